@@ -1,0 +1,53 @@
+// duplicity's remote file names (FORMAT.md §1): parsing all three forms (long, --old-filenames,
+// --short-filenames) and writing the long form.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "backends/error.h"
+
+namespace dupfs::chain {
+
+enum class FileType { kFull, kInc, kFullSig, kNewSig };
+
+struct ParsedName {
+  FileType type = FileType::kFull;
+  int64_t time = 0;        // kFull, kFullSig: the set's time (epoch seconds, UTC)
+  int64_t start_time = 0;  // kInc, kNewSig: end time of the set it extends
+  int64_t end_time = 0;    // kInc, kNewSig: its own time
+  int volume = 0;          // volume number (1-based) for difftar volumes, else 0
+  bool manifest = false;
+  bool partial = false;     // ".part" / ".p"
+  bool encrypted = false;   // ".gpg" / ".g"
+  bool compressed = false;  // ends in "gz" / ".z"
+};
+
+struct NamePrefixes {
+  std::string general;    // --file-prefix
+  std::string archive;    // --file-prefix-archive
+  std::string manifest;   // --file-prefix-manifest
+  std::string signature;  // --file-prefix-signature
+};
+
+// nullopt for names that are not duplicity's (they are ignored), including .par2 and .jsonstat.
+std::optional<ParsedName> parse_name(std::string_view name, const NamePrefixes& prefixes = {});
+
+// Epoch seconds from a time string as found in names: "20261126T063843Z", the old form
+// "2002-08-17T16:17:01-07:00" (or with "Z"), or base-36 epoch seconds.
+std::optional<int64_t> parse_name_time(std::string_view text);
+
+// "20261126T063843Z".
+std::string format_name_time(int64_t epoch);
+
+// The long-form names duplicity 0.8 writes. `suffix` is "" , ".gz" or ".gpg".
+std::string full_volume_name(int64_t time, int volume, std::string_view suffix);
+std::string inc_volume_name(int64_t start, int64_t end, int volume, std::string_view suffix);
+std::string full_manifest_name(int64_t time, std::string_view suffix);
+std::string inc_manifest_name(int64_t start, int64_t end, std::string_view suffix);
+std::string full_sig_name(int64_t time, std::string_view suffix);
+std::string new_sig_name(int64_t start, int64_t end, std::string_view suffix);
+
+}  // namespace dupfs::chain
