@@ -43,15 +43,24 @@ std::unexpected<Error> error(ErrorKind kind, fmt::format_string<Args...> f, Args
 
 inline const char* kind_name(ErrorKind k) {
   switch (k) {
-    case ErrorKind::kNotFound: return "not found";
-    case ErrorKind::kCorruption: return "corrupt";
-    case ErrorKind::kIoError: return "I/O error";
-    case ErrorKind::kAuth: return "authentication failed";
-    case ErrorKind::kInvalidArgument: return "invalid argument";
-    case ErrorKind::kUnsupported: return "unsupported";
-    case ErrorKind::kExists: return "already exists";
-    case ErrorKind::kTimeout: return "timed out";
-    case ErrorKind::kCancelled: return "cancelled";
+    case ErrorKind::kNotFound:
+      return "not found";
+    case ErrorKind::kCorruption:
+      return "corrupt";
+    case ErrorKind::kIoError:
+      return "I/O error";
+    case ErrorKind::kAuth:
+      return "authentication failed";
+    case ErrorKind::kInvalidArgument:
+      return "invalid argument";
+    case ErrorKind::kUnsupported:
+      return "unsupported";
+    case ErrorKind::kExists:
+      return "already exists";
+    case ErrorKind::kTimeout:
+      return "timed out";
+    case ErrorKind::kCancelled:
+      return "cancelled";
   }
   return "error";
 }

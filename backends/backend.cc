@@ -1,0 +1,41 @@
+#include "backends/backend.h"
+
+#include "backends/file_backend.h"
+
+namespace dupfs {
+
+Result<std::string> Backend::read(const std::string& name) const {
+  auto total = size(name);
+  if (!total) return std::unexpected(total.error());
+  std::string out;
+  out.reserve(*total);
+  constexpr size_t kPiece = 4 << 20;
+  while (out.size() < *total) {
+    auto piece = read_range(name, out.size(), kPiece);
+    if (!piece) return std::unexpected(piece.error());
+    if (piece->empty()) break;  // shrank while reading
+    out += *piece;
+  }
+  return out;
+}
+
+Result<std::unique_ptr<Backend>> open_backend(const std::string& url) {
+  auto sep = url.find("://");
+  if (sep == std::string::npos) {
+    // A plain path, as duplicity accepts for local targets.
+    if (url.empty()) return error(ErrorKind::kInvalidArgument, "empty storage URL");
+    return std::make_unique<FileBackend>(url);
+  }
+  std::string scheme = url.substr(0, sep);
+  std::string rest = url.substr(sep + 3);
+  if (scheme == "file") {
+    // duplicity: file:///abs/path is absolute, file://rel/path is relative to the cwd.
+    if (rest.empty()) return error(ErrorKind::kInvalidArgument, "no path in URL '{}'", url);
+    while (rest.size() > 1 && rest.back() == '/') rest.pop_back();
+    return std::make_unique<FileBackend>(rest);
+  }
+  return error(ErrorKind::kInvalidArgument,
+               "unsupported storage URL scheme '{}' in '{}' (supported: file://)", scheme, url);
+}
+
+}  // namespace dupfs

@@ -1,0 +1,60 @@
+// A wrapper that forwards to another Backend and injects faults on demand: errors for chosen
+// objects, flipped bytes, truncation, stalls. For tests of the failure paths. Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "backends/backend.h"
+
+namespace dupfs {
+
+class FaultyBackend : public Backend {
+ public:
+  explicit FaultyBackend(std::shared_ptr<Backend> base) : base_(std::move(base)) {}
+
+  // Every read of `name` fails with `error`.
+  void fail_reads(const std::string& name, Error error);
+  // Reads of `name` return data whose byte at `offset` is inverted.
+  void flip_byte(const std::string& name, uint64_t offset);
+  // `name` appears to end after `length` bytes.
+  void truncate(const std::string& name, uint64_t length);
+  // Reads of `name` block until release_stalls() (or the timeout, then kTimeout).
+  void stall_reads(const std::string& name, std::chrono::milliseconds timeout);
+  void release_stalls();
+  // Clears every fault.
+  void clear();
+  // Number of read_range calls seen for `name` (to check laziness).
+  int read_count(const std::string& name) const;
+
+  Result<std::vector<std::string>> list() const override { return base_->list(); }
+  Result<uint64_t> size(const std::string& name) const override;
+  Result<std::string> read_range(const std::string& name, uint64_t offset,
+                                 size_t length) const override;
+  Status write(const std::string& name, std::string_view data) override {
+    return base_->write(name, data);
+  }
+  Status remove(const std::string& name) override { return base_->remove(name); }
+  std::string describe() const override { return base_->describe(); }
+
+ private:
+  struct Fault {
+    std::optional<Error> error;
+    std::optional<uint64_t> flip;
+    std::optional<uint64_t> truncate;
+    std::optional<std::chrono::milliseconds> stall;
+  };
+  std::shared_ptr<Backend> base_;
+  mutable std::mutex mu_;
+  mutable std::condition_variable released_;
+  uint64_t release_generation_ = 0;
+  std::map<std::string, Fault> faults_;
+  mutable std::map<std::string, int> reads_;
+};
+
+}  // namespace dupfs
