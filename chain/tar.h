@@ -5,7 +5,9 @@
 // ends at an entry boundary without an end marker is fine. Not thread-safe; one per stream.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -59,19 +61,47 @@ class TarParser {
   uint64_t offset() const { return offset_; }  // bytes consumed so far
 
  private:
+  enum class State { kHeader, kExtension, kData, kPadding, kEnd, kFailed };
+
+  // Values from PAX records; unset fields leave the ustar header's value in place.
+  struct PaxValues {
+    std::optional<std::string> path, linkpath, uname, gname;
+    std::optional<int64_t> uid, gid, mtime;
+    std::optional<uint64_t> size;
+  };
+
+  Status parse_header();
+  Status begin_extension(char typeflag, uint64_t size, uint64_t header_offset);
+  Status finish_extension();
+  Status begin_entry(char typeflag, uint64_t header_offset);
+  Status parse_pax(std::string_view records, bool global);
+  Status fail(Error error);
+
   TarVisitor& visitor_;
-  uint64_t offset_ = 0;
+  uint64_t offset_ = 0;  // stops at the end of the end marker; junk after it is not counted
   bool end_marker_ = false;
-  // Further state is the implementation's.
-  std::string pending_;     // partial header block(s) or extension data
-  TarHeader current_;
+  State state_ = State::kHeader;
+  std::optional<Error> error_;  // set in kFailed; feed() and finish() return it again
+
+  std::array<char, 512> block_{};  // the header block being assembled
+  size_t block_fill_ = 0;
+
+  TarHeader current_;       // the entry whose data is streaming (kData)
   uint64_t data_left_ = 0;  // data bytes of the current entry still to come
-  uint64_t pad_left_ = 0;   // padding bytes after data
-  int state_ = 0;
-  std::string long_name_, long_link_;
-  std::string pax_, pax_global_;
-  bool failed_ = false;
-  uint64_t entry_start_ = 0;
+  uint64_t pad_left_ = 0;   // padding bytes still to skip after data or extension payload
+
+  // 'x', 'g', 'L' or 'K' payload being collected (bounded by kMaxExtensionSize in tar.cc).
+  char ext_type_ = 0;
+  uint64_t ext_offset_ = 0;  // offset of its header block
+  uint64_t ext_left_ = 0;
+  std::string ext_data_;
+
+  // Extensions ('x', 'L', 'K') that apply to the next entry header.
+  bool ext_pending_ = false;
+  uint64_t entry_start_ = 0;  // header offset of the first of them
+  std::optional<std::string> long_name_, long_link_;
+  PaxValues pax_;         // from 'x': this entry only
+  PaxValues pax_global_;  // from 'g': every following entry
 };
 
 }  // namespace dupfs::chain
