@@ -23,6 +23,9 @@ struct BackupSet {
 
   bool complete() const { return !manifest_name.empty(); }
   bool is_full() const { return type == FileType::kFull; }
+  // duplicity's BackupSet.get_filenames(): the volumes in number order, then the manifest unless
+  // it is a local .part manifest.
+  std::vector<std::string> file_names() const;
 };
 
 struct BackupChain {
@@ -38,31 +41,53 @@ struct BackupChain {
 };
 
 struct SignatureChain {
-  std::string full_name;               // duplicity-full-signatures.T.sigtar...
+  std::string full_name;  // duplicity-full-signatures.T.sigtar...
   int64_t start_time = 0;
   std::vector<std::string> inc_names;  // duplicity-new-signatures..., in chain order
   std::vector<int64_t> inc_end_times;
   int64_t end_time() const { return inc_end_times.empty() ? start_time : inc_end_times.back(); }
+  // The full signatures plus every new-signatures file with end time <= t, in order.
+  std::vector<std::string> names_up_to(int64_t t) const;
 };
 
 struct Collection {
-  std::vector<BackupChain> chains;      // complete chains, sorted by end time (newest last)
-  std::vector<BackupSet> incomplete;    // sets with no manifest
-  std::vector<BackupSet> orphaned;      // complete incrementals that fit no chain
-  std::vector<SignatureChain> sig_chains;
-  std::vector<std::string> orphaned_sigs;
+  std::vector<BackupChain> chains;  // complete chains, sorted by end time (newest last)
+  // Sets with no manifest, in order of first appearance in the listing; then, if matching
+  // discarded it, the newest chain's last incremental (its signatures are missing).
+  std::vector<BackupSet> incomplete;
+  std::vector<BackupSet> orphaned;  // complete incrementals that fit no chain
+  // Incrementals displaced by a later one with the same start ("Preferring Backupset over
+  // previous one"). duplicity forgets them: they are neither restorable nor extraneous.
+  std::vector<BackupSet> replaced;
+  std::vector<SignatureChain> sig_chains;  // sorted by end time (stable), newest last
+  std::vector<std::string> orphaned_sigs;  // new-signatures files that fit no chain
   // Index into sig_chains of the chain whose end equals the newest backup chain's end.
   std::optional<size_t> matched_sig_chain;
-  std::vector<std::string> warnings;    // what duplicity would log (set replaced, ...)
+  std::vector<std::string> warnings;  // what duplicity would log (set replaced, ...)
+
+  // The newest chain, which matched_sig_chain pairs with; nullptr when there are no chains.
+  const BackupChain* latest_chain() const { return chains.empty() ? nullptr : &chains.back(); }
 };
 
 // Names that do not parse are ignored. kCorruption only for contradictions duplicity also
-// refuses (two files with the same volume number in one set).
+// refuses (two files with the same volume number in one set, two manifests in one set).
+//
+// `names` is one remote listing. duplicity also feeds in the local cache's .part files, first; a
+// caller that wants that behaviour (a crashed backup's set marked partial and complete) passes
+// them at the front of `names`. Signature chains are built from `names` only: duplicity's
+// separate cache signature chains (preferred when both match) are not modelled.
 Result<Collection> build_collection(const std::vector<std::string>& names,
                                     const NamePrefixes& prefixes = {});
 
 // The chain duplicity restores from for time t (FORMAT.md §1.5 rule 6). nullptr when there are
-// no chains.
+// no chains, and also when two chains cover t (find_chain_for_time tells the two apart).
 const BackupChain* chain_for_time(const Collection& c, int64_t t);
+// Same choice, as an error: kNotFound without chains, kCorruption when two chains cover t
+// (duplicity: "Two chains cover the given time").
+Result<const BackupChain*> find_chain_for_time(const Collection& c, int64_t t);
+
+// The signature chain for time t (same rule, overlaps allowed, the last covering chain wins).
+// nullopt when there are no signature chains.
+std::optional<size_t> sig_chain_for_time(const Collection& c, int64_t t);
 
 }  // namespace dupfs::chain

@@ -4,6 +4,7 @@
 // is exactly duplicity's order.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,7 +25,10 @@ bool index_has_prefix(const Index& index, const Index& prefix);
 // duplicity's manifest quoting: a path holding whitespace, a backslash or a quote is written
 // with each such byte as \xNN inside double quotes; any other path is written raw.
 std::string quote_path(std::string_view path);
-// Inverse of quote_path; a field not starting with '"' is returned unchanged.
+// Inverse of quote_path; a field not starting with '"' is returned unchanged. A malformed quoted
+// field (no closing quote, a backslash not followed by xNN) is also returned unchanged.
 std::string unquote_path(std::string_view field);
+// Like unquote_path, but nullopt for a malformed quoted field (duplicity's Unquote asserts there).
+std::optional<std::string> try_unquote_path(std::string_view field);
 
 }  // namespace dupfs::chain
