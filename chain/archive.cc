@@ -1,0 +1,209 @@
+#include "chain/archive.h"
+
+#include <sys/stat.h>
+
+#include <cstring>
+#include <ctime>
+#include <future>
+#include <map>
+#include <semaphore>
+
+#include "backends/file_backend.h"
+#include "backends/log.h"
+
+namespace dupfs::chain {
+namespace {
+
+// Where a metadata file lives in the local cache: manifests plain, signatures gzipped, as
+// duplicity keeps them.
+std::string cache_name(const std::string& remote_name, const ParsedName& parsed) {
+  std::string_view word = parsed.manifest ? "manifest" : "sigtar";
+  auto pos = remote_name.rfind(word);
+  std::string base = remote_name.substr(0, pos + word.size());
+  return parsed.manifest ? base : base + ".gz";
+}
+
+Status make_dirs(const std::string& path) {
+  std::string cur;
+  for (size_t i = 0; i <= path.size(); ++i) {
+    if (i == path.size() || (path[i] == '/' && i > 0)) {
+      cur = path.substr(0, i);
+      if (::mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST) {
+        return error(ErrorKind::kIoError, "cannot create {}: {}", cur, std::strerror(errno));
+      }
+    }
+  }
+  return {};
+}
+
+class MetadataFetcher {
+ public:
+  MetadataFetcher(const Backend& backend, const ArchiveOptions& options)
+      : backend_(backend), options_(options) {
+    if (!options.archive_dir.empty()) cache_ = std::make_unique<FileBackend>(options.archive_dir);
+  }
+
+  // The decoded bytes of a manifest or signature file.
+  Result<std::string> fetch(const std::string& name) const {
+    auto parsed = parse_name(name, options_.prefixes);
+    if (!parsed) return error(ErrorKind::kInvalidArgument, "not a duplicity file: {}", name);
+    std::string local = cache_name(name, *parsed);
+    if (cache_) {
+      if (auto cached = decode_object_to_string(*cache_, local, {}); cached) return cached;
+    }
+    auto data = decode_object_to_string(backend_, name, options_.credentials);
+    if (!data) return data;
+    if (cache_) {
+      std::string stored = parsed->manifest ? *data : gzip_compress(*data, 1);
+      if (auto st = cache_->write(local, stored); !st && st.error().kind != ErrorKind::kExists) {
+        log_warning("cannot cache {}: {}", local, st.error().message);
+      }
+    }
+    return data;
+  }
+
+ private:
+  const Backend& backend_;
+  const ArchiveOptions& options_;
+  std::unique_ptr<FileBackend> cache_;
+};
+
+}  // namespace
+
+std::string snapshot_dir_name(int64_t time) {
+  std::time_t t = time;
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
+                                               ArchiveOptions options) {
+  auto names = backend->list();
+  if (!names) {
+    return error(names.error().kind, "cannot read backup location {}: {}", backend->describe(),
+                 names.error().message);
+  }
+  auto collection = build_collection(*names, options.prefixes);
+  if (!collection) return std::unexpected(collection.error());
+  if (collection->chains.empty()) {
+    return error(ErrorKind::kNotFound, "no complete duplicity backup set found at {}",
+                 backend->describe());
+  }
+  for (const auto& w : collection->warnings) log_warning("{}", w);
+  for (const auto& s : collection->incomplete) {
+    log_warning("ignoring incomplete backup set {} (no manifest)", format_name_time(s.end_time));
+  }
+  for (const auto& s : collection->orphaned) {
+    log_warning("ignoring orphaned incremental set {} (it extends no chain)",
+                format_name_time(s.end_time));
+  }
+  if (!options.archive_dir.empty()) {
+    if (auto st = make_dirs(options.archive_dir); !st) return std::unexpected(st.error());
+    if (options.store.catalog_dir.empty()) options.store.catalog_dir = options.archive_dir;
+  }
+
+  // Every complete set's manifest and every full set's signatures, fetched in parallel (each
+  // gpg call costs a key derivation; see PERFORMANCE.md).
+  std::map<int64_t, std::string> full_sigs;  // time -> full-signatures name
+  for (const auto& sc : collection->sig_chains) full_sigs[sc.start_time] = sc.full_name;
+  std::vector<std::string> wanted;
+  for (const auto& chain : collection->chains) {
+    for (const BackupSet* set : chain.sets()) wanted.push_back(set->manifest_name);
+    if (auto it = full_sigs.find(chain.full.end_time); it != full_sigs.end()) {
+      wanted.push_back(it->second);
+    }
+  }
+  MetadataFetcher fetcher(*backend, options);
+  std::counting_semaphore<64> slots(4);
+  std::map<std::string, std::future<Result<std::string>>> pending;
+  for (const auto& name : wanted) {
+    pending.emplace(name, std::async(std::launch::async, [&fetcher, &slots, name] {
+                      slots.acquire();
+                      auto r = fetcher.fetch(name);
+                      slots.release();
+                      return r;
+                    }));
+  }
+  std::map<std::string, std::string> fetched;
+  std::optional<Error> first_error;
+  for (auto& [name, fut] : pending) {
+    auto r = fut.get();
+    if (!r) {
+      if (!first_error || r.error().kind == ErrorKind::kAuth) first_error = r.error();
+      continue;
+    }
+    fetched[name] = std::move(*r);
+  }
+  if (first_error) {
+    if (first_error->kind == ErrorKind::kAuth) return std::unexpected(*first_error);
+    // A damaged manifest or signature file costs its set, not the mount.
+    log_error("{}", first_error->message);
+  }
+
+  auto archive = std::unique_ptr<Archive>(new Archive());
+  archive->backend_ = backend;
+  archive->cache_ = std::make_unique<BlockCache>(options.cache_size);
+  archive->store_ =
+      std::make_unique<VolumeStore>(backend, options.credentials, *archive->cache_, options.store);
+
+  for (const auto& chain : collection->chains) {
+    // Each set's volumes are registered once and shared by every snapshot that reads them.
+    std::vector<SetVolumes> sets;
+    bool usable = true;
+    for (const BackupSet* set : chain.sets()) {
+      auto text = fetched.find(set->manifest_name);
+      if (text == fetched.end()) {
+        usable = false;
+        break;
+      }
+      auto manifest = parse_manifest(text->second);
+      if (!manifest) {
+        log_error("{}: {}", set->manifest_name, manifest.error().message);
+        usable = false;
+        break;
+      }
+      SetVolumes sv;
+      sv.label = set->manifest_name;
+      for (const auto& [number, file] : set->volumes) {
+        std::string sha1;
+        if (auto mv = manifest->volumes.find(number); mv != manifest->volumes.end()) {
+          if (mv->second.hash_type == "SHA1") sha1 = mv->second.hash_hex;
+        }
+        sv.volume_ids[number] = archive->store_->add_volume(file, sha1);
+      }
+      sv.manifest = std::make_shared<const Manifest>(std::move(*manifest));
+      sets.push_back(std::move(sv));
+    }
+    if (!usable) {
+      log_error("chain starting {} is not browsable: its metadata is unreadable",
+                format_name_time(chain.start_time()));
+      continue;
+    }
+    auto sig = full_sigs.find(chain.full.end_time);
+    if (sig == full_sigs.end() || !fetched.contains(sig->second)) {
+      log_error("chain starting {} has no readable signature file; not shown",
+                format_name_time(chain.start_time()));
+      continue;
+    }
+    auto entries = read_sigtar(fetched[sig->second]);
+    if (!entries) {
+      log_error("{}: {}", sig->second, entries.error().message);
+      continue;
+    }
+    auto merged = merge_signatures({*entries});
+    archive->snapshots_.push_back(std::make_shared<Snapshot>(
+        chain.full.end_time, merged, std::vector<SetVolumes>{sets.front()}, *archive->store_));
+  }
+  if (archive->snapshots_.empty()) {
+    return error(ErrorKind::kCorruption, "no backup set at {} could be read", backend->describe());
+  }
+  std::sort(archive->snapshots_.begin(), archive->snapshots_.end(),
+            [](const auto& a, const auto& b) { return a->time() < b->time(); });
+  archive->collection_ = std::move(*collection);
+  return archive;
+}
+
+}  // namespace dupfs::chain

@@ -1,0 +1,56 @@
+// An opened backup location: the collection of sets and chains, every set's manifest, the
+// snapshot tree of every set, and the volume store and block cache that serve file data.
+// Opening reads names, manifests and signature files only (from the local metadata cache when
+// present, else from storage, decrypting in parallel, then caching them). Thread-safe after
+// open().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/backend.h"
+#include "chain/block_cache.h"
+#include "chain/collection.h"
+#include "chain/decode.h"
+#include "chain/snapshot.h"
+#include "chain/volume_store.h"
+
+namespace dupfs::chain {
+
+struct ArchiveOptions {
+  Credentials credentials;
+  std::string archive_dir;  // local metadata cache ("" = none)
+  uint64_t cache_size = 512ull << 20;
+  NamePrefixes prefixes;
+  VolumeStoreOptions store;  // catalog_dir defaults to archive_dir
+};
+
+class Archive {
+ public:
+  // kNotFound when the location does not exist or holds no complete backup set; kAuth for a
+  // wrong passphrase or a missing secret key; kCorruption when metadata is unreadable.
+  static Result<std::unique_ptr<Archive>> open(std::shared_ptr<Backend> backend,
+                                               ArchiveOptions options);
+
+  const Collection& collection() const { return collection_; }
+  // Every browsable set, oldest first.
+  const std::vector<std::shared_ptr<Snapshot>>& snapshots() const { return snapshots_; }
+  BlockCache& cache() { return *cache_; }
+  VolumeStore& store() { return *store_; }
+  const Backend& backend() const { return *backend_; }
+
+ private:
+  Archive() = default;
+  std::shared_ptr<Backend> backend_;
+  Collection collection_;
+  std::unique_ptr<BlockCache> cache_;
+  std::unique_ptr<VolumeStore> store_;
+  std::vector<std::shared_ptr<Snapshot>> snapshots_;
+};
+
+// "YYYY-MM-DDTHH:MM:SSZ" (UTC), the name of a snapshot directory.
+std::string snapshot_dir_name(int64_t time);
+
+}  // namespace dupfs::chain

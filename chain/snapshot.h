@@ -1,0 +1,84 @@
+// The tree of one backup set as `duplicity restore --time T` would write it. Names, types and
+// metadata come from the signature files (built once, at mount); sizes and data of regular
+// files are resolved on first use from the volumes that the manifests' ranges select.
+// Thread-safe: the tree is immutable after construction; file resolution is memoized.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "chain/manifest.h"
+#include "chain/sigtar.h"
+#include "chain/volume_store.h"
+
+namespace dupfs::chain {
+
+// One set of the chain the snapshot reads from, with its volumes registered in the store.
+struct SetVolumes {
+  std::string label;  // for messages: the set's manifest name
+  std::shared_ptr<const Manifest> manifest;
+  std::map<int, uint32_t> volume_ids;  // volume number -> VolumeStore id
+};
+
+struct Node {
+  std::string name;  // component; "" for the root
+  uint32_t parent = 0;
+  TarType type = TarType::kDirectory;
+  uint32_t mode = 0;  // permission bits (07777)
+  int64_t uid = 0;
+  int64_t gid = 0;
+  int64_t mtime = 0;
+  std::string linkname;
+  uint32_t devmajor = 0;
+  uint32_t devminor = 0;
+  std::vector<uint32_t> children;  // sorted bytewise by name
+};
+
+class Snapshot {
+ public:
+  // `entries`: the merged signature entries of the set (sorted by index). `sets`: the chain's
+  // sets up to this one, oldest (the full) first.
+  Snapshot(int64_t time, const std::vector<SigEntry>& entries, std::vector<SetVolumes> sets,
+           VolumeStore& store);
+
+  int64_t time() const { return time_; }
+  static constexpr uint32_t kRoot = 0;
+  size_t node_count() const { return nodes_.size(); }
+  const Node& node(uint32_t id) const { return nodes_[id]; }
+  std::optional<uint32_t> child(uint32_t dir, std::string_view name) const;
+  Index index_of(uint32_t id) const;
+
+  // Size of a regular file (0 for other types). May decode volumes.
+  Result<uint64_t> file_size(uint32_t id);
+  // Reads up to `length` bytes at `offset` of a regular file; fewer only at its end.
+  Result<size_t> read(uint32_t id, uint64_t offset, char* out, size_t length);
+
+ private:
+  struct Piece {
+    uint32_t volume;
+    uint64_t offset;  // in the decoded stream
+    uint64_t length;
+    uint64_t file_offset;  // where the piece starts in the file
+  };
+  struct FileData {
+    std::vector<Piece> pieces;
+    uint64_t size = 0;
+  };
+  Result<std::shared_ptr<const FileData>> resolve(uint32_t id);
+
+  int64_t time_;
+  std::vector<Node> nodes_;
+  std::vector<SetVolumes> sets_;
+  VolumeStore& store_;
+  std::mutex mu_;  // guards files_
+  std::unordered_map<uint32_t, std::shared_ptr<const FileData>> files_;
+};
+
+}  // namespace dupfs::chain

@@ -1,0 +1,466 @@
+#include "chain/volume_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <future>
+#include <sstream>
+
+#include "backends/log.h"
+
+namespace dupfs::chain {
+
+struct VolumeStore::Pass {
+  std::thread thread;
+  uint64_t next_block = 0;  // blocks [0, next_block) have been published by this pass
+  uint64_t want_until = 0;  // one past the highest block a reader asked this pass for
+  int unbounded = 0;        // readers that need the pass to go on (catalog scans)
+  bool parses = false;      // extends the catalog
+  bool cancel = false;
+  bool done = false;
+  std::optional<Error> error;                     // why it ended early
+  std::deque<std::pair<uint64_t, Block>> recent;  // last blocks, for readers on a tiny budget
+};
+
+struct VolumeStore::Volume {
+  std::string name;
+  std::string sha1;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<CatalogEntry> catalog;   // in stream order
+  bool catalog_complete = false;       // no entry will ever be added
+  std::optional<Error> catalog_error;  // the tar stream is damaged after the catalog's end
+  std::optional<Error> failed;         // the volume serves nothing
+  std::optional<uint64_t> total_size;  // length of the decoded stream, once known
+  bool hash_verified = false;
+  std::vector<std::shared_ptr<Pass>> passes;
+};
+
+namespace {
+
+constexpr char kCatalogMagic[] = "dupfs-catalog-1\n";
+
+bool index_less(const CatalogEntry& e, const Index& i) { return e.name.index < i; }
+bool index_greater(const Index& i, const CatalogEntry& e) { return i < e.name.index; }
+
+// Collects entries as the tar parser finds them.
+class CatalogBuilder : public TarVisitor {
+ public:
+  Status on_entry(const TarHeader& h) override {
+    auto name = parse_entry_name(h.name);
+    if (!name) return {};  // not one of duplicity's entries: nothing to serve from it
+    CatalogEntry e{std::move(*name), h};
+    e.header.name.clear();
+    pending.push_back(std::move(e));
+    return {};
+  }
+  Status on_data(const TarHeader&, std::string_view) override { return {}; }
+  Status on_entry_end(const TarHeader&) override { return {}; }
+  std::vector<CatalogEntry> pending;
+};
+
+void put_u64(std::string& out, uint64_t v) { out.append(reinterpret_cast<const char*>(&v), 8); }
+void put_str(std::string& out, const std::string& s) {
+  put_u64(out, s.size());
+  out += s;
+}
+bool get_u64(std::string_view& in, uint64_t& v) {
+  if (in.size() < 8) return false;
+  std::memcpy(&v, in.data(), 8);
+  in.remove_prefix(8);
+  return true;
+}
+bool get_str(std::string_view& in, std::string& s) {
+  uint64_t n;
+  if (!get_u64(in, n) || in.size() < n) return false;
+  s.assign(in.substr(0, n));
+  in.remove_prefix(n);
+  return true;
+}
+
+}  // namespace
+
+VolumeStore::VolumeStore(std::shared_ptr<const Backend> backend, Credentials credentials,
+                         BlockCache& cache, VolumeStoreOptions options)
+    : backend_(std::move(backend)),
+      credentials_(std::move(credentials)),
+      cache_(cache),
+      options_(std::move(options)) {}
+
+VolumeStore::~VolumeStore() {
+  std::vector<std::shared_ptr<Pass>> all;
+  {
+    std::lock_guard lock(volumes_mu_);
+    for (auto& v : volumes_) {
+      std::lock_guard vlock(v->mu);
+      for (auto& p : v->passes) {
+        p->cancel = true;
+        all.push_back(p);
+      }
+      v->cv.notify_all();
+    }
+  }
+  for (auto& p : all) {
+    if (p->thread.joinable()) p->thread.join();
+  }
+}
+
+uint32_t VolumeStore::add_volume(const std::string& name, const std::string& sha1) {
+  auto v = std::make_unique<Volume>();
+  v->name = name;
+  v->sha1 = sha1;
+  load_catalog(*v);
+  std::lock_guard lock(volumes_mu_);
+  volumes_.push_back(std::move(v));
+  return static_cast<uint32_t>(volumes_.size() - 1);
+}
+
+VolumeStore::Volume& VolumeStore::vol(uint32_t id) const {
+  std::lock_guard lock(volumes_mu_);
+  return *volumes_.at(id);
+}
+
+const std::string& VolumeStore::volume_name(uint32_t id) const { return vol(id).name; }
+
+std::shared_ptr<VolumeStore::Pass> VolumeStore::start_pass_locked(uint32_t id, Volume& v) {
+  // Forget passes that have ended.
+  for (auto it = v.passes.begin(); it != v.passes.end();) {
+    if ((*it)->done) {
+      if ((*it)->thread.joinable()) (*it)->thread.join();
+      it = v.passes.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  auto pass = std::make_shared<Pass>();
+  pass->parses = !v.catalog_complete;
+  v.passes.push_back(pass);
+  ++passes_started_;
+  pass->thread = std::thread([this, id, pass] { run_pass(id, pass); });
+  return pass;
+}
+
+void VolumeStore::run_pass(uint32_t id, std::shared_ptr<Pass> pass) {
+  Volume& v = vol(id);
+  const uint64_t block_size = options_.block_size;
+  const uint64_t readahead_blocks = std::max<uint64_t>(1, options_.readahead_bytes / block_size);
+
+  // The SHA1 of the stored bytes is checked in parallel with decoding; nothing is published
+  // before it matched.
+  std::future<Result<std::string>> hash;
+  {
+    std::lock_guard lock(v.mu);
+    if (!v.hash_verified && !v.sha1.empty()) {
+      hash =
+          std::async(std::launch::async, [this, &v] { return sha1_of_object(*backend_, v.name); });
+    }
+  }
+  auto check_hash = [&]() -> Status {
+    if (!hash.valid()) return {};
+    auto got = hash.get();
+    if (!got) return std::unexpected(got.error());
+    if (*got != v.sha1) {
+      return error(ErrorKind::kCorruption, "volume {} is damaged: SHA1 {} does not match {}",
+                   v.name, *got, v.sha1);
+    }
+    std::lock_guard lock(v.mu);
+    v.hash_verified = true;
+    return {};
+  };
+
+  CatalogBuilder builder;
+  std::optional<TarParser> parser;
+  if (pass->parses) parser.emplace(builder);
+  std::optional<Error> parse_error;
+  std::string buf;
+  buf.reserve(block_size);
+  uint64_t total = 0;
+
+  auto publish = [&](bool final) -> Status {
+    if (auto st = check_hash(); !st) return st;
+    // The block being published is the one holding the last byte decoded so far.
+    uint64_t index = total == 0 ? 0 : (total - 1) / block_size;
+    Block blk;
+    if (!buf.empty()) {
+      blk = std::make_shared<const std::string>(std::move(buf));
+      buf = std::string();
+      buf.reserve(block_size);
+      cache_.insert(id, index, blk);
+    }
+    std::unique_lock lock(v.mu);
+    for (auto& e : builder.pending) {
+      if (v.catalog.empty() || e.header.header_offset > v.catalog.back().header.header_offset) {
+        v.catalog.push_back(std::move(e));
+      }
+    }
+    builder.pending.clear();
+    if (parse_error && !v.catalog_complete) {
+      v.catalog_complete = true;
+      v.catalog_error = parse_error;
+    }
+    if (blk) {
+      pass->recent.emplace_back(index, blk);
+      if (pass->recent.size() > 4) pass->recent.pop_front();
+      pass->next_block = index + 1;
+    }
+    if (final) {
+      v.total_size = total;
+      if (pass->parses && !v.catalog_complete) v.catalog_complete = true;
+    }
+    v.cv.notify_all();
+    // Flow control: stay within the read-ahead window of what readers asked for.
+    while (!final && !pass->cancel && pass->unbounded == 0 &&
+           pass->next_block >= pass->want_until + readahead_blocks) {
+      if (v.cv.wait_for(lock, options_.idle_timeout) == std::cv_status::timeout &&
+          pass->unbounded == 0 && pass->next_block >= pass->want_until + readahead_blocks) {
+        pass->cancel = true;  // nobody came back for this pass: free its gpg process
+      }
+    }
+    if (pass->cancel) return error(ErrorKind::kCancelled, "pass over {} cancelled", v.name);
+    return {};
+  };
+
+  auto sink = [&](std::string_view data) -> Status {
+    while (!data.empty()) {
+      size_t take = std::min<size_t>(block_size - buf.size(), data.size());
+      std::string_view piece = data.substr(0, take);
+      buf.append(piece);
+      if (parser && !parse_error) {
+        if (auto st = parser->feed(piece); !st) parse_error = st.error();
+      }
+      total += take;
+      data.remove_prefix(take);
+      if (buf.size() == block_size) {
+        if (auto st = publish(false); !st) return st;
+      }
+    }
+    return {};
+  };
+
+  Status result = decode_object(*backend_, v.name, credentials_, sink);
+  if (result) {
+    if (parser && !parse_error) {
+      if (auto st = parser->finish(); !st) parse_error = st.error();
+    }
+    result = publish(true);
+  }
+  bool complete_catalog = false;
+  {
+    std::lock_guard lock(v.mu);
+    pass->done = true;
+    if (!result) {
+      pass->error = result.error();
+      ErrorKind k = result.error().kind;
+      if (k == ErrorKind::kCorruption || k == ErrorKind::kAuth || k == ErrorKind::kNotFound ||
+          k == ErrorKind::kUnsupported) {
+        if (!v.failed) {
+          v.failed = result.error();
+          log_error("{}", result.error().message);
+        }
+      }
+    } else {
+      complete_catalog = pass->parses && v.catalog_complete && !v.catalog_error;
+      if (parse_error) log_error("volume {}: {}", v.name, parse_error->message);
+    }
+    v.cv.notify_all();
+  }
+  if (!result && result.error().kind == ErrorKind::kCorruption) cache_.erase_volume(id);
+  if (complete_catalog) persist_catalog(v);
+}
+
+Result<Block> VolumeStore::block(uint32_t id, uint64_t index) {
+  if (Block b = cache_.lookup(id, index)) return b;
+  Volume& v = vol(id);
+  std::unique_lock lock(v.mu);
+  bool restarted = false;
+  for (;;) {
+    if (v.failed) return std::unexpected(*v.failed);
+    if (v.total_size && index * options_.block_size >= *v.total_size) {
+      return std::make_shared<const std::string>();
+    }
+    for (auto& p : v.passes) {
+      for (auto& [i, b] : p->recent) {
+        if (i == index) return b;
+      }
+    }
+    if (Block b = cache_.lookup(id, index)) return b;
+    std::shared_ptr<Pass> pass;
+    for (auto& p : v.passes) {
+      if (!p->done && !p->cancel && p->next_block <= index &&
+          (!pass || p->next_block > pass->next_block)) {
+        pass = p;
+      }
+    }
+    if (!pass) {
+      if (restarted) {
+        // The pass we started ended without producing the block.
+        for (auto& p : v.passes) {
+          if (p->done && p->error) return std::unexpected(*p->error);
+        }
+      }
+      pass = start_pass_locked(id, v);
+      restarted = true;
+    }
+    pass->want_until = std::max(pass->want_until, index + 1);
+    v.cv.notify_all();
+    v.cv.wait(lock, [&] {
+      return pass->next_block > index || pass->done || pass->cancel || v.failed.has_value();
+    });
+    if (pass->done && pass->error && pass->next_block <= index) {
+      return std::unexpected(*pass->error);
+    }
+  }
+}
+
+Result<size_t> VolumeStore::read(uint32_t id, uint64_t offset, char* out, size_t length) {
+  const uint64_t bs = options_.block_size;
+  size_t done = 0;
+  while (done < length) {
+    uint64_t pos = offset + done;
+    auto blk = block(id, pos / bs);
+    if (!blk) return std::unexpected(blk.error());
+    uint64_t within = pos % bs;
+    if ((*blk)->size() <= within) break;  // end of stream
+    size_t n = std::min<size_t>(length - done, (*blk)->size() - within);
+    std::memcpy(out + done, (*blk)->data() + within, n);
+    done += n;
+  }
+  return done;
+}
+
+Result<std::vector<CatalogEntry>> VolumeStore::entries_for(uint32_t id, const Index& index) {
+  Volume& v = vol(id);
+  std::unique_lock lock(v.mu);
+  auto covered = [&] {
+    return v.catalog_complete || (!v.catalog.empty() && index < v.catalog.back().name.index);
+  };
+  bool started = false;
+  while (!covered()) {
+    if (v.failed) return std::unexpected(*v.failed);
+    std::shared_ptr<Pass> pass;
+    for (auto& p : v.passes) {
+      if (p->parses && !p->done && !p->cancel) pass = p;
+    }
+    if (!pass) {
+      if (started) {
+        for (auto& p : v.passes) {
+          if (p->done && p->error) return std::unexpected(*p->error);
+        }
+      }
+      pass = start_pass_locked(id, v);
+      started = true;
+    }
+    ++pass->unbounded;
+    v.cv.notify_all();
+    v.cv.wait(lock, [&] { return covered() || pass->done || pass->cancel || v.failed; });
+    --pass->unbounded;
+  }
+  if (v.failed) return std::unexpected(*v.failed);
+  auto [lo, hi] =
+      std::equal_range(v.catalog.begin(), v.catalog.end(), index, [](const auto& a, const auto& b) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(a)>, CatalogEntry>) {
+          return index_less(a, b);
+        } else {
+          return index_greater(a, b);
+        }
+      });
+  if (v.catalog_error && (v.catalog.empty() || !(index < v.catalog.back().name.index))) {
+    return std::unexpected(*v.catalog_error);
+  }
+  return std::vector<CatalogEntry>(lo, hi);
+}
+
+std::string VolumeStore::catalog_path(const Volume& v) const {
+  return options_.catalog_dir + "/" + v.name + "." + v.sha1 + ".catalog";
+}
+
+void VolumeStore::persist_catalog(const Volume& v) {
+  if (options_.catalog_dir.empty() || v.sha1.empty()) return;
+  std::string out = kCatalogMagic;
+  {
+    std::lock_guard lock(const_cast<Volume&>(v).mu);
+    put_u64(out, v.total_size.value_or(0));
+    put_u64(out, v.catalog.size());
+    for (const auto& e : v.catalog) {
+      const TarHeader& h = e.header;
+      put_u64(out, static_cast<uint64_t>(e.name.kind));
+      put_u64(out, e.name.index.size());
+      for (const auto& c : e.name.index) put_str(out, c);
+      put_u64(out, e.name.chunk);
+      put_str(out, h.linkname);
+      for (uint64_t x : {static_cast<uint64_t>(h.type), uint64_t{h.mode}, uint64_t(h.uid),
+                         uint64_t(h.gid), uint64_t(h.mtime), h.size, uint64_t{h.devmajor},
+                         uint64_t{h.devminor}, h.header_offset, h.data_offset}) {
+        put_u64(out, x);
+      }
+      put_str(out, h.uname);
+      put_str(out, h.gname);
+    }
+  }
+  std::string path = catalog_path(v);
+  std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f.write(out.data(), static_cast<std::streamsize>(out.size()));
+    if (!f) {
+      ::unlink(tmp.c_str());
+      return;
+    }
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) ::unlink(tmp.c_str());
+}
+
+bool VolumeStore::load_catalog(Volume& v) {
+  if (options_.catalog_dir.empty() || v.sha1.empty()) return false;
+  std::ifstream f(catalog_path(v), std::ios::binary);
+  if (!f) return false;
+  std::stringstream ss;
+  ss << f.rdbuf();
+  std::string data = ss.str();
+  std::string_view in = data;
+  if (!in.starts_with(kCatalogMagic)) return false;
+  in.remove_prefix(sizeof(kCatalogMagic) - 1);
+  uint64_t total, count;
+  if (!get_u64(in, total) || !get_u64(in, count)) return false;
+  std::vector<CatalogEntry> catalog;
+  for (uint64_t i = 0; i < count; ++i) {
+    CatalogEntry e{};
+    uint64_t kind, n, chunk;
+    if (!get_u64(in, kind) || kind > static_cast<uint64_t>(EntryKind::kSignature)) return false;
+    e.name.kind = static_cast<EntryKind>(kind);
+    if (!get_u64(in, n) || n > in.size()) return false;
+    e.name.index.resize(n);
+    for (auto& c : e.name.index) {
+      if (!get_str(in, c)) return false;
+    }
+    if (!get_u64(in, chunk) || !get_str(in, e.header.linkname)) return false;
+    e.name.chunk = static_cast<int64_t>(chunk);
+    uint64_t f[10];
+    for (auto& x : f) {
+      if (!get_u64(in, x)) return false;
+    }
+    TarHeader& h = e.header;
+    h.type = static_cast<TarType>(f[0]);
+    h.mode = static_cast<uint32_t>(f[1]);
+    h.uid = static_cast<int64_t>(f[2]);
+    h.gid = static_cast<int64_t>(f[3]);
+    h.mtime = static_cast<int64_t>(f[4]);
+    h.size = f[5];
+    h.devmajor = static_cast<uint32_t>(f[6]);
+    h.devminor = static_cast<uint32_t>(f[7]);
+    h.header_offset = f[8];
+    h.data_offset = f[9];
+    if (!get_str(in, h.uname) || !get_str(in, h.gname)) return false;
+    catalog.push_back(std::move(e));
+  }
+  v.catalog = std::move(catalog);
+  v.catalog_complete = true;
+  v.total_size = total;
+  return true;
+}
+
+}  // namespace dupfs::chain

@@ -1,0 +1,87 @@
+// Decoded difftar volumes on demand. For each volume the store keeps a catalog (every tar
+// entry: name, header, where its data lies in the decoded stream) and serves byte ranges of the
+// decoded stream from the BlockCache. A "pass" is one thread streaming a volume from storage
+// through its codec: it publishes fixed-size blocks to the cache and extends the catalog, and
+// pauses when it is more than a read-ahead window beyond what readers asked for. Readers of
+// the same volume wait for the same pass; a pass is restarted only when a block that was
+// evicted is needed again. Before a pass publishes anything, the stored bytes' SHA1 is checked
+// against the manifest: damaged volumes never serve data.
+//
+// Thread-safe. Lock order: a volume's mutex, then the BlockCache's (never the reverse); no lock
+// is held while reading storage or decoding.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backends/backend.h"
+#include "chain/block_cache.h"
+#include "chain/decode.h"
+#include "chain/difftar.h"
+
+namespace dupfs::chain {
+
+struct VolumeStoreOptions {
+  size_t block_size = 256 * 1024;
+  uint64_t readahead_bytes = 32 << 20;    // a pass runs this far past the last request
+  std::chrono::seconds idle_timeout{20};  // a paused pass with no demand ends after this
+  std::string catalog_dir;                // where complete catalogs persist ("" = nowhere)
+};
+
+class VolumeStore {
+ public:
+  VolumeStore(std::shared_ptr<const Backend> backend, Credentials credentials, BlockCache& cache,
+              VolumeStoreOptions options);
+  ~VolumeStore();
+  VolumeStore(const VolumeStore&) = delete;
+  VolumeStore& operator=(const VolumeStore&) = delete;
+
+  // Registers a volume (remote file name, expected lowercase SHA1 hex or "" when the manifest
+  // has none). Returns its id. Loads a persisted catalog when one matches.
+  uint32_t add_volume(const std::string& name, const std::string& sha1);
+
+  // The catalog entries of `volume` whose index equals `index`, in stream order. Decodes as far
+  // as needed to be sure no later entry has that index. kCorruption when the volume is damaged
+  // (or damaged before that point).
+  Result<std::vector<CatalogEntry>> entries_for(uint32_t volume, const Index& index);
+
+  // Copies bytes [offset, offset+length) of the decoded stream into `out`; fewer only at the
+  // end of the stream.
+  Result<size_t> read(uint32_t volume, uint64_t offset, char* out, size_t length);
+
+  const std::string& volume_name(uint32_t volume) const;
+  uint64_t passes_started() const { return passes_started_.load(); }
+
+ private:
+  struct Pass;
+  struct Volume;
+
+  Volume& vol(uint32_t id) const;
+  // Starts a pass of `v` (its mutex held). Returns it.
+  std::shared_ptr<Pass> start_pass_locked(uint32_t id, Volume& v);
+  void run_pass(uint32_t id, std::shared_ptr<Pass> pass);
+  Result<Block> block(uint32_t id, uint64_t index);
+  void persist_catalog(const Volume& v);
+  bool load_catalog(Volume& v);
+  std::string catalog_path(const Volume& v) const;
+
+  std::shared_ptr<const Backend> backend_;
+  Credentials credentials_;
+  BlockCache& cache_;
+  VolumeStoreOptions options_;
+  std::atomic<uint64_t> passes_started_{0};
+
+  mutable std::mutex volumes_mu_;  // guards the vector itself (volumes are never removed)
+  std::deque<std::unique_ptr<Volume>> volumes_;
+};
+
+}  // namespace dupfs::chain

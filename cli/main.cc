@@ -1,0 +1,98 @@
+// dupfs: browse and restore duplicity backups.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+
+#include "backends/log.h"
+#include "chain/archive.h"
+#include "cli/options.h"
+#include "cli/snapshot_tree.h"
+#include "fs/mount.h"
+
+namespace dupfs::cli {
+namespace {
+
+// The one place where an Error becomes a message and an exit code.
+int report(const Error& e) {
+  std::fprintf(stderr, "dupfs: %s\n", e.message.c_str());
+  return e.kind == ErrorKind::kInvalidArgument ? 2 : 1;
+}
+
+struct MountArgs {
+  std::string url;
+  std::string mountpoint;
+  bool foreground = false;
+  bool debug = false;
+  std::vector<std::string> fuse_options;
+  std::string archive_dir;
+  std::string cache_size = "512M";
+  std::string log_file;
+  int verbosity = 2;
+};
+
+int run_mount(const MountArgs& args) {
+  set_log_level(static_cast<LogLevel>(std::clamp(args.verbosity, 0, 4)));
+  if (!args.log_file.empty() && !set_log_file(args.log_file)) {
+    return report(Error{ErrorKind::kInvalidArgument, "cannot open log file " + args.log_file});
+  }
+  auto cache_size = parse_size(args.cache_size);
+  if (!cache_size) return report(cache_size.error());
+  auto backend = open_backend(args.url);
+  if (!backend) return report(backend.error());
+  if (auto st = fs::check_mountpoint(args.mountpoint); !st) return report(st.error());
+
+  chain::ArchiveOptions options;
+  options.credentials.passphrase = passphrase_for(**backend);
+  if (const char* home = std::getenv("GNUPGHOME")) options.credentials.gnupg_home = home;
+  options.archive_dir = args.archive_dir.empty() ? default_archive_dir(args.url) : args.archive_dir;
+  options.cache_size = *cache_size;
+  std::shared_ptr<Backend> shared(std::move(*backend));
+  auto archive = chain::Archive::open(shared, std::move(options));
+  if (!archive) return report(archive.error());
+
+  SnapshotTree tree(**archive);
+  fs::MountOptions mo;
+  mo.mountpoint = args.mountpoint;
+  mo.foreground = args.foreground;
+  mo.debug = args.debug;
+  for (const auto& group : args.fuse_options) {
+    size_t start = 0;
+    while (start <= group.size()) {
+      size_t comma = group.find(',', start);
+      if (comma == std::string::npos) comma = group.size();
+      if (comma > start) mo.fuse_options.push_back(group.substr(start, comma - start));
+      start = comma + 1;
+    }
+  }
+  size_t count = (*archive)->snapshots().size();
+  mo.on_mounted = [count, &args] {
+    log_info("mounted {} snapshot(s) on {}", count, args.mountpoint);
+  };
+  if (auto st = fs::serve(tree, mo); !st) return report(st.error());
+  return 0;
+}
+
+}  // namespace
+}  // namespace dupfs::cli
+
+int main(int argc, char** argv) {
+  using dupfs::cli::MountArgs;
+  CLI::App app{"dupfs: browse, restore and verify duplicity backups"};
+  app.require_subcommand(1);
+  MountArgs m;
+  auto* mount = app.add_subcommand("mount", "Mount the backups at URL read-only on MOUNTPOINT");
+  mount->add_option("url", m.url, "Backup location (file:///path)")->required();
+  mount->add_option("mountpoint", m.mountpoint, "An empty directory")->required();
+  mount->add_flag("-f,--foreground", m.foreground, "Stay in the foreground");
+  mount->add_flag("-d,--debug", m.debug, "Print FUSE requests (implies nothing else)");
+  mount->add_option("-o", m.fuse_options, "FUSE mount options (comma-separated)");
+  mount->add_option("--archive-dir", m.archive_dir,
+                    "Where metadata is cached (default ~/.cache/dupfs/<id of URL>)");
+  mount->add_option("--cache-size", m.cache_size, "Byte budget for decoded data (default 512M)");
+  mount->add_option("--log-file", m.log_file, "Append log lines to this file");
+  mount->add_option("-v,--verbosity", m.verbosity, "0 errors .. 4 debug (default 2)");
+  CLI11_PARSE(app, argc, argv);
+  if (mount->parsed()) return dupfs::cli::run_mount(m);
+  return 2;
+}

@@ -1,0 +1,77 @@
+#include "cli/options.h"
+
+#include <openssl/evp.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cstdlib>
+#include <iostream>
+
+namespace dupfs::cli {
+
+Result<uint64_t> parse_size(const std::string& text) {
+  size_t pos = 0;
+  uint64_t value = 0;
+  try {
+    value = std::stoull(text, &pos);
+  } catch (...) {
+    return error(ErrorKind::kInvalidArgument, "not a size: '{}'", text);
+  }
+  std::string unit = text.substr(pos);
+  for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (unit.ends_with("IB")) unit = unit.substr(0, unit.size() - 2);
+  if (unit.ends_with("B") && unit.size() > 1) unit.pop_back();
+  uint64_t mult = unit.empty() || unit == "B" ? 1
+                  : unit == "K"               ? 1ull << 10
+                  : unit == "M"               ? 1ull << 20
+                  : unit == "G"               ? 1ull << 30
+                  : unit == "T"               ? 1ull << 40
+                                              : 0;
+  if (mult == 0) return error(ErrorKind::kInvalidArgument, "unknown size unit in '{}'", text);
+  return value * mult;
+}
+
+std::optional<std::string> passphrase_for(const Backend& backend) {
+  if (const char* p = std::getenv("PASSPHRASE")) return std::string(p);
+  if (!::isatty(STDIN_FILENO)) return std::nullopt;
+  auto names = backend.list();
+  if (!names) return std::nullopt;
+  bool encrypted = false;
+  for (const auto& n : *names) {
+    if (n.ends_with(".gpg") || n.ends_with(".g")) encrypted = true;
+  }
+  if (!encrypted) return std::nullopt;
+  std::cerr << "GnuPG passphrase for decryption: " << std::flush;
+  termios old{};
+  bool restore = ::tcgetattr(STDIN_FILENO, &old) == 0;
+  if (restore) {
+    termios quiet = old;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+  }
+  std::string line;
+  std::getline(std::cin, line);
+  if (restore) ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+  std::cerr << "\n";
+  return line;
+}
+
+std::string default_archive_dir(const std::string& url) {
+  std::string base;
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) {
+    base = x;
+  } else if (const char* h = std::getenv("HOME"); h && *h) {
+    base = std::string(h) + "/.cache";
+  } else {
+    base = "/tmp";
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(url.data(), url.size(), md, &len, EVP_md5(), nullptr);
+  std::string hex;
+  for (unsigned i = 0; i < len; ++i) hex += fmt::format("{:02x}", md[i]);
+  return base + "/dupfs/" + hex;
+}
+
+}  // namespace dupfs::cli

@@ -1,0 +1,236 @@
+#include "fs/fuse_ops.h"
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "backends/log.h"
+#include "fs/tree.h"
+
+namespace dupfs::fs {
+namespace {
+
+// Snapshots never change: the kernel may keep names, attributes and pages for a long time.
+constexpr double kTimeout = 86400.0;
+
+Tree& tree(fuse_req_t req) { return *static_cast<Tree*>(fuse_req_userdata(req)); }
+
+struct stat to_stat(const Attr& a) {
+  struct stat st {};
+  st.st_ino = a.ino;
+  st.st_mode = a.mode;
+  st.st_nlink = a.nlink;
+  st.st_uid = a.uid;
+  st.st_gid = a.gid;
+  st.st_size = static_cast<off_t>(a.size);
+  st.st_blksize = 128 * 1024;
+  st.st_blocks = static_cast<blkcnt_t>((a.size + 511) / 512);
+  st.st_mtim.tv_sec = a.mtime;
+  st.st_atim.tv_sec = a.mtime;
+  st.st_ctim.tv_sec = a.mtime;
+  st.st_rdev = a.rdev;
+  return st;
+}
+
+void reply_error(fuse_req_t req, const Error& e) { fuse_reply_err(req, to_errno(e)); }
+
+void op_init(void*, struct fuse_conn_info* conn) {
+  // Plain readdir: sizes of regular files may need a volume decode, so attributes are only
+  // computed when a name is looked up, in the order tools walk the tree.
+  conn->want &= ~FUSE_CAP_READDIRPLUS;
+  conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+  if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
+  if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
+  conn->max_readahead = 1 << 20;
+}
+
+void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  auto a = tree(req).lookup(parent, name);
+  if (!a) return reply_error(req, a.error());
+  fuse_entry_param e{};
+  e.ino = a->ino;
+  e.generation = 1;
+  e.attr = to_stat(*a);
+  e.attr_timeout = kTimeout;
+  e.entry_timeout = kTimeout;
+  fuse_reply_entry(req, &e);
+}
+
+void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  auto a = tree(req).getattr(ino);
+  if (!a) return reply_error(req, a.error());
+  struct stat st = to_stat(*a);
+  fuse_reply_attr(req, &st, kTimeout);
+}
+
+void op_readlink(fuse_req_t req, fuse_ino_t ino) {
+  auto target = tree(req).readlink(ino);
+  if (!target) return reply_error(req, target.error());
+  fuse_reply_readlink(req, target->c_str());
+}
+
+void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+    fuse_reply_err(req, EROFS);
+    return;
+  }
+  auto a = tree(req).getattr(ino);
+  if (!a) return reply_error(req, a.error());
+  if (S_ISDIR(a->mode)) {
+    fuse_reply_err(req, EISDIR);
+    return;
+  }
+  fi->keep_cache = 1;
+  fi->noflush = 1;
+  fuse_reply_open(req, fi);
+}
+
+void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  std::vector<char> buf(size);
+  auto n = tree(req).read(ino, static_cast<uint64_t>(off), buf.data(), size);
+  if (!n) {
+    log_error("read of inode {} at {}: {}", ino, off, n.error().message);
+    return reply_error(req, n.error());
+  }
+  fuse_reply_buf(req, buf.data(), *n);
+}
+
+void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  auto a = tree(req).getattr(ino);
+  if (!a) return reply_error(req, a.error());
+  if (!S_ISDIR(a->mode)) {
+    fuse_reply_err(req, ENOTDIR);
+    return;
+  }
+  fi->cache_readdir = 1;
+  fi->keep_cache = 1;
+  fuse_reply_open(req, fi);
+}
+
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  std::vector<char> buf(size);
+  size_t used = 0;
+  auto add = [&](std::string_view name, uint64_t entry_ino, uint32_t mode, uint64_t next) {
+    struct stat st {};
+    st.st_ino = entry_ino;
+    st.st_mode = mode;
+    std::string n(name);
+    size_t len = fuse_add_direntry(req, buf.data() + used, size - used, n.c_str(), &st,
+                                   static_cast<off_t>(next));
+    if (len > size - used) return false;
+    used += len;
+    return true;
+  };
+  // Offsets 0 and 1 are "." and ".."; the tree's entries follow from 2.
+  uint64_t pos = static_cast<uint64_t>(off);
+  if (pos == 0 && !add(".", ino, S_IFDIR, 1)) return (void)fuse_reply_buf(req, buf.data(), used);
+  if (pos <= 1) {
+    if (!add("..", ino, S_IFDIR, 2)) return (void)fuse_reply_buf(req, buf.data(), used);
+    pos = 2;
+  }
+  auto st = tree(req).readdir(ino, pos - 2,
+                              [&](std::string_view name, uint64_t e, uint32_t mode, uint64_t next) {
+                                return add(name, e, mode, next + 2);
+                              });
+  if (!st) return reply_error(req, st.error());
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+void op_statfs(fuse_req_t req, fuse_ino_t) {
+  FsStats s = tree(req).stats();
+  struct statvfs sv {};
+  sv.f_bsize = 4096;
+  sv.f_frsize = 4096;
+  sv.f_blocks = (s.bytes + 4095) / 4096;
+  sv.f_files = s.files;
+  sv.f_namemax = 255;
+  sv.f_flag = ST_RDONLY;
+  fuse_reply_statfs(req, &sv);
+}
+
+void op_access(fuse_req_t req, fuse_ino_t ino, int mask) {
+  if (mask & W_OK) {
+    fuse_reply_err(req, EROFS);
+    return;
+  }
+  auto a = tree(req).getattr(ino);
+  if (!a) return reply_error(req, a.error());
+  fuse_reply_err(req, 0);
+}
+
+void op_getxattr(fuse_req_t req, fuse_ino_t, const char*, size_t) { fuse_reply_err(req, ENODATA); }
+
+void op_listxattr(fuse_req_t req, fuse_ino_t, size_t size) {
+  if (size == 0) {
+    fuse_reply_xattr(req, 0);
+  } else {
+    fuse_reply_buf(req, nullptr, 0);
+  }
+}
+
+void op_erofs_setxattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) {
+  fuse_reply_err(req, EROFS);
+}
+void op_erofs_removexattr(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, EROFS); }
+void op_erofs_setattr(fuse_req_t req, fuse_ino_t, struct stat*, int, fuse_file_info*) {
+  fuse_reply_err(req, EROFS);
+}
+void op_erofs_mknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) {
+  fuse_reply_err(req, EROFS);
+}
+void op_erofs_mkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) { fuse_reply_err(req, EROFS); }
+void op_erofs_unlink(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, EROFS); }
+void op_erofs_symlink(fuse_req_t req, const char*, fuse_ino_t, const char*) {
+  fuse_reply_err(req, EROFS);
+}
+void op_erofs_rename(fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*,
+                     unsigned int) {
+  fuse_reply_err(req, EROFS);
+}
+void op_erofs_link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) {
+  fuse_reply_err(req, EROFS);
+}
+void op_erofs_create(fuse_req_t req, fuse_ino_t, const char*, mode_t, fuse_file_info*) {
+  fuse_reply_err(req, EROFS);
+}
+
+fuse_lowlevel_ops make_operations() {
+  fuse_lowlevel_ops ops{};
+  ops.init = op_init;
+  ops.lookup = op_lookup;
+  ops.getattr = op_getattr;
+  ops.readlink = op_readlink;
+  ops.open = op_open;
+  ops.read = op_read;
+  ops.opendir = op_opendir;
+  ops.readdir = op_readdir;
+  ops.statfs = op_statfs;
+  ops.access = op_access;
+  ops.getxattr = op_getxattr;
+  ops.listxattr = op_listxattr;
+  ops.setxattr = op_erofs_setxattr;
+  ops.removexattr = op_erofs_removexattr;
+  ops.setattr = op_erofs_setattr;
+  ops.mknod = op_erofs_mknod;
+  ops.mkdir = op_erofs_mkdir;
+  ops.unlink = op_erofs_unlink;
+  ops.rmdir = op_erofs_unlink;
+  ops.symlink = op_erofs_symlink;
+  ops.rename = op_erofs_rename;
+  ops.link = op_erofs_link;
+  ops.create = op_erofs_create;
+  return ops;
+}
+
+}  // namespace
+
+const fuse_lowlevel_ops& operations() {
+  static const fuse_lowlevel_ops ops = make_operations();
+  return ops;
+}
+
+}  // namespace dupfs::fs

@@ -1,0 +1,147 @@
+// The mount against the real duplicity: archives are made by duplicity at test time, restored
+// by duplicity, mounted by build/dupfs, and compared entry by entry.
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "chain/archive.h"
+#include "chain/names.h"
+#include "tests/integration/mounted.h"
+#include "tests/support/duplicity.h"
+#include "tests/support/gpg_home.h"
+#include "tests/support/source_tree.h"
+#include "tests/support/tree.h"
+
+namespace dupfs::test {
+namespace {
+
+constexpr char kPassphrase[] = "correct horse battery staple";
+
+class MountTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    src_ = dir_.file("src");
+    std::filesystem::create_directory(src_);
+    std::filesystem::create_directory(dir_.file("home"));
+    std::filesystem::create_directory(dir_.file("mnt"));
+    env_ = {{"GNUPGHOME", gpg_.path()},
+            {"HOME", dir_.file("home")},
+            {"PASSPHRASE", kPassphrase},
+            {"XDG_CACHE_HOME", dir_.file("home/.cache")}};
+  }
+
+  // duplicity full [options] src file://dir/<name>; returns the URL.
+  std::string backup(const std::string& name, const std::vector<std::string>& options,
+                     const std::string& kind = "full") {
+    std::string url = "file://" + dir_.file(name);
+    std::vector<std::string> args{kind, "--archive-dir", dir_.file("dupcache"), "--volsize", "1"};
+    args.insert(args.end(), options.begin(), options.end());
+    args.push_back(src_);
+    args.push_back(url);
+    auto r = duplicity(args, env_);
+    EXPECT_TRUE(r.ok()) << describe({"duplicity", kind}, r);
+    return url;
+  }
+
+  // Set times (epoch) of the full sets at a location, oldest first.
+  std::vector<int64_t> full_times(const std::string& name) {
+    std::vector<int64_t> times;
+    for (const auto& e : std::filesystem::directory_iterator(dir_.file(name))) {
+      auto p = chain::parse_name(e.path().filename().string());
+      if (p && p->manifest && p->type == chain::FileType::kFull) times.push_back(p->time);
+    }
+    std::sort(times.begin(), times.end());
+    return times;
+  }
+
+  Tree restored(const std::string& url, int64_t time, const std::string& target_name) {
+    std::string target = dir_.file(target_name);
+    auto r = duplicity_restore(url, target, std::to_string(time),
+                               {"--archive-dir", dir_.file("dupcache")}, env_);
+    EXPECT_TRUE(r.ok()) << describe({"duplicity", "restore"}, r);
+    return scan_tree(target);
+  }
+
+  std::unique_ptr<Mounted> mount(const std::string& url,
+                                 std::vector<std::string> args = {"--cache-size", "64M"}) {
+    args.push_back("--archive-dir");
+    args.push_back(dir_.file("dupfscache"));
+    auto m = std::make_unique<Mounted>(url, dir_.file("mnt"), dir_.file("mount.log"), args, env_);
+    EXPECT_TRUE(m->ok()) << "mount failed: " << m->log();
+    return m;
+  }
+
+  // Every full set equals duplicity's restore of it; latest points at the newest.
+  void expect_mount_equals_restore(const std::string& name) {
+    std::string url = "file://" + dir_.file(name);
+    auto times = full_times(name);
+    ASSERT_FALSE(times.empty());
+    std::vector<Tree> expected;
+    for (size_t i = 0; i < times.size(); ++i) {
+      expected.push_back(restored(url, times[i], "restored" + std::to_string(i)));
+    }
+    auto m = mount(url);
+    ASSERT_TRUE(m->ok());
+    for (size_t i = 0; i < times.size(); ++i) {
+      std::string snap = dir_.file("mnt/snapshots/" + chain::snapshot_dir_name(times[i]));
+      EXPECT_TRUE(trees_match(expected[i], scan_tree(snap)));
+    }
+    std::string latest = std::filesystem::read_symlink(dir_.file("mnt/snapshots/latest")).string();
+    EXPECT_EQ(latest, chain::snapshot_dir_name(times.back()));
+    EXPECT_TRUE(trees_match(expected.back(), scan_tree(dir_.file("mnt/snapshots/latest/"))));
+    EXPECT_EQ(m->unmount(), 0) << m->log();
+  }
+
+  TempDir dir_{"dupfs-mount-"};
+  GpgHome gpg_;
+  std::string src_;
+  std::map<std::string, std::string> env_;
+};
+
+TEST_F(MountTest, SymmetricEqualsRestore) {
+  make_every_kind_tree(src_);
+  backup("out", {});
+  expect_mount_equals_restore("out");
+}
+
+TEST_F(MountTest, GzipEqualsRestore) {
+  make_every_kind_tree(src_);
+  backup("out", {"--no-encryption"});
+  expect_mount_equals_restore("out");
+}
+
+TEST_F(MountTest, PlainEqualsRestore) {
+  make_every_kind_tree(src_);
+  backup("out", {"--no-encryption", "--no-compression"});
+  expect_mount_equals_restore("out");
+}
+
+TEST_F(MountTest, PublicKeyEqualsRestore) {
+  std::string fpr = gpg_.generate_key("dupfs test <test@example.invalid>");
+  env_["PASSPHRASE"] = "";
+  make_every_kind_tree(src_);
+  backup("out", {"--encrypt-key", fpr});
+  expect_mount_equals_restore("out");
+}
+
+TEST_F(MountTest, EveryFullSetIsASnapshot) {
+  make_every_kind_tree(src_);
+  backup("out", {"--no-encryption"});
+  sleep(1);  // set times are whole seconds
+  write_file(src_ + "/second-full.txt", "only in the second full\n");
+  std::filesystem::remove(src_ + "/" + std::string(every_kind::kTextFile));
+  backup("out", {"--no-encryption"}, "full");
+  ASSERT_EQ(full_times("out").size(), 2u);
+  expect_mount_equals_restore("out");
+}
+
+}  // namespace
+}  // namespace dupfs::test
