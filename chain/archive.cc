@@ -43,12 +43,13 @@ class MetadataFetcher {
     if (!options.archive_dir.empty()) cache_ = std::make_unique<FileBackend>(options.archive_dir);
   }
 
-  // The decoded bytes of a manifest or signature file.
-  Result<std::string> fetch(const std::string& name) const {
+  // The decoded bytes of a manifest or signature file; from storage when `remote` is set even
+  // if a cached copy exists.
+  Result<std::string> fetch(const std::string& name, bool remote) const {
     auto parsed = parse_name(name, options_.prefixes);
     if (!parsed) return error(ErrorKind::kInvalidArgument, "not a duplicity file: {}", name);
     std::string local = cache_name(name, *parsed);
-    if (cache_) {
+    if (cache_ && !remote) {
       if (auto cached = decode_object_to_string(*cache_, local, {}); cached) return cached;
     }
     auto data = decode_object_to_string(backend_, name, options_.credentials);
@@ -116,13 +117,18 @@ Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
       wanted.push_back(it->second);
     }
   }
+  // The credentials are always checked against storage, even when everything else comes from
+  // the cache: the newest manifest is decrypted from storage whenever it is encrypted.
+  std::string check_name = collection->chains.back().sets().back()->manifest_name;
+  if (codec_for_name(check_name) != Codec::kGpg) check_name.clear();
   MetadataFetcher fetcher(*backend, options);
   std::counting_semaphore<64> slots(4);
   std::map<std::string, std::future<Result<std::string>>> pending;
   for (const auto& name : wanted) {
-    pending.emplace(name, std::async(std::launch::async, [&fetcher, &slots, name] {
+    bool remote = name == check_name;
+    pending.emplace(name, std::async(std::launch::async, [&fetcher, &slots, name, remote] {
                       slots.acquire();
-                      auto r = fetcher.fetch(name);
+                      auto r = fetcher.fetch(name, remote);
                       slots.release();
                       return r;
                     }));
@@ -132,16 +138,15 @@ Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
   for (auto& [name, fut] : pending) {
     auto r = fut.get();
     if (!r) {
+      if (r.error().kind != ErrorKind::kAuth) log_error("{}", r.error().message);
       if (!first_error || r.error().kind == ErrorKind::kAuth) first_error = r.error();
       continue;
     }
     fetched[name] = std::move(*r);
   }
-  if (first_error) {
-    if (first_error->kind == ErrorKind::kAuth) return std::unexpected(*first_error);
-    // A damaged manifest or signature file costs its set, not the mount.
-    log_error("{}", first_error->message);
-  }
+  // A damaged manifest or signature file costs its chain, not the mount; credentials that do
+  // not open the archive end it.
+  if (first_error && first_error->kind == ErrorKind::kAuth) return std::unexpected(*first_error);
 
   auto archive = std::unique_ptr<Archive>(new Archive());
   archive->backend_ = backend;
@@ -195,7 +200,8 @@ Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
     }
     auto merged = merge_signatures({*entries});
     archive->snapshots_.push_back(std::make_shared<Snapshot>(
-        chain.full.end_time, merged, std::vector<SetVolumes>{sets.front()}, *archive->store_));
+        chain.full.end_time, merged, std::vector<SetVolumes>{sets.front()}, *archive->store_,
+        options.numeric_owner));
   }
   if (archive->snapshots_.empty()) {
     return error(ErrorKind::kCorruption, "no backup set at {} could be read", backend->describe());

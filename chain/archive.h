@@ -24,7 +24,8 @@ struct ArchiveOptions {
   std::string archive_dir;  // local metadata cache ("" = none)
   uint64_t cache_size = 512ull << 20;
   NamePrefixes prefixes;
-  VolumeStoreOptions store;  // catalog_dir defaults to archive_dir
+  bool numeric_owner = false;  // show stored uid/gid, never mapped through owner names
+  VolumeStoreOptions store;    // catalog_dir defaults to archive_dir
 };
 
 class Archive {

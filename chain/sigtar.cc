@@ -20,6 +20,8 @@ class SigVisitor : public TarVisitor {
     e.mode = h.mode;
     e.uid = h.uid;
     e.gid = h.gid;
+    e.uname = h.uname;
+    e.gname = h.gname;
     e.mtime = h.mtime;
     e.linkname = h.linkname;
     e.devmajor = h.devmajor;

@@ -19,6 +19,8 @@ struct SigEntry {
   uint32_t mode = 0;
   int64_t uid = 0;
   int64_t gid = 0;
+  std::string uname;  // owner names; restore maps them through the local passwd/group
+  std::string gname;
   int64_t mtime = 0;
   std::string linkname;
   uint32_t devmajor = 0;

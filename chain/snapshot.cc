@@ -1,12 +1,53 @@
 #include "chain/snapshot.h"
 
+#include <grp.h>
+#include <pwd.h>
+
 #include <algorithm>
+#include <unordered_map>
 
 namespace dupfs::chain {
+namespace {
+
+// Local ids for owner names, looked up once per name.
+class OwnerMap {
+ public:
+  int64_t uid(const std::string& name, int64_t fallback) {
+    if (name.empty()) return fallback;
+    auto [it, fresh] = users_.try_emplace(name, -1);
+    if (fresh) {
+      struct passwd pw, *found = nullptr;
+      char buf[4096];
+      if (::getpwnam_r(name.c_str(), &pw, buf, sizeof buf, &found) == 0 && found) {
+        it->second = found->pw_uid;
+      }
+    }
+    return it->second >= 0 ? it->second : fallback;
+  }
+  int64_t gid(const std::string& name, int64_t fallback) {
+    if (name.empty()) return fallback;
+    auto [it, fresh] = groups_.try_emplace(name, -1);
+    if (fresh) {
+      struct group gr, *found = nullptr;
+      char buf[4096];
+      if (::getgrnam_r(name.c_str(), &gr, buf, sizeof buf, &found) == 0 && found) {
+        it->second = found->gr_gid;
+      }
+    }
+    return it->second >= 0 ? it->second : fallback;
+  }
+
+ private:
+  std::unordered_map<std::string, int64_t> users_;
+  std::unordered_map<std::string, int64_t> groups_;
+};
+
+}  // namespace
 
 Snapshot::Snapshot(int64_t time, const std::vector<SigEntry>& entries, std::vector<SetVolumes> sets,
-                   VolumeStore& store)
+                   VolumeStore& store, bool numeric_owner)
     : time_(time), sets_(std::move(sets)), store_(store) {
+  OwnerMap owners;
   nodes_.push_back(Node{});  // the root, until its entry (index ()) fills it in
   nodes_[0].mode = 0755;
   // Entries come sorted by index, so a parent is always met before its children; the path of
@@ -17,9 +58,9 @@ Snapshot::Snapshot(int64_t time, const std::vector<SigEntry>& entries, std::vect
     Node n;
     n.type = e.type;
     n.mode = e.mode & 07777;
-    n.uid = e.uid;
-    n.gid = e.gid;
-    n.mtime = e.mtime;
+    n.uid = numeric_owner ? e.uid : owners.uid(e.uname, e.uid);
+    n.gid = numeric_owner ? e.gid : owners.gid(e.gname, e.gid);
+    n.mtime = std::max<int64_t>(e.mtime, 0);
     n.linkname = e.linkname;
     n.devmajor = e.devmajor;
     n.devminor = e.devminor;

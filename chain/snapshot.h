@@ -45,8 +45,11 @@ class Snapshot {
  public:
   // `entries`: the merged signature entries of the set (sorted by index). `sets`: the chain's
   // sets up to this one, oldest (the full) first.
+  // Owners are shown as duplicity restores them: the uname/gname mapped through the local
+  // passwd/group files, falling back to the numeric ids (always numeric with `numeric_owner`);
+  // negative mtimes as 0.
   Snapshot(int64_t time, const std::vector<SigEntry>& entries, std::vector<SetVolumes> sets,
-           VolumeStore& store);
+           VolumeStore& store, bool numeric_owner = false);
 
   int64_t time() const { return time_; }
   static constexpr uint32_t kRoot = 0;

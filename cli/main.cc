@@ -29,6 +29,7 @@ struct MountArgs {
   std::string cache_size = "512M";
   std::string log_file;
   int verbosity = 2;
+  bool numeric_owner = false;
 };
 
 int run_mount(const MountArgs& args) {
@@ -47,6 +48,7 @@ int run_mount(const MountArgs& args) {
   if (const char* home = std::getenv("GNUPGHOME")) options.credentials.gnupg_home = home;
   options.archive_dir = args.archive_dir.empty() ? default_archive_dir(args.url) : args.archive_dir;
   options.cache_size = *cache_size;
+  options.numeric_owner = args.numeric_owner;
   std::shared_ptr<Backend> shared(std::move(*backend));
   auto archive = chain::Archive::open(shared, std::move(options));
   if (!archive) return report(archive.error());
@@ -91,6 +93,8 @@ int main(int argc, char** argv) {
                     "Where metadata is cached (default ~/.cache/dupfs/<id of URL>)");
   mount->add_option("--cache-size", m.cache_size, "Byte budget for decoded data (default 512M)");
   mount->add_option("--log-file", m.log_file, "Append log lines to this file");
+  mount->add_flag("--numeric-owner", m.numeric_owner,
+                  "Show stored uid/gid instead of mapping owner names (as duplicity's option)");
   mount->add_option("-v,--verbosity", m.verbosity, "0 errors .. 4 debug (default 2)");
   CLI11_PARSE(app, argc, argv);
   if (mount->parsed()) return dupfs::cli::run_mount(m);

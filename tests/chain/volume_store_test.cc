@@ -1,0 +1,220 @@
+// BlockCache and VolumeStore over in-memory storage: budgets, pinning, restarts of evicted
+// passes, damage, transient storage errors, concurrent readers.
+#include "chain/volume_store.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <thread>
+
+#include "backends/faulty_backend.h"
+#include "backends/memory_backend.h"
+#include "chain/block_cache.h"
+#include "tests/support/gpg_home.h"
+#include "tests/support/process.h"
+#include "tests/support/source_tree.h"
+
+namespace dupfs::chain {
+namespace {
+
+using test::TempDir;
+
+VolumeStoreOptions options(size_t block_size = 256 * 1024, uint64_t readahead = 32 << 20,
+                           std::string catalog_dir = "") {
+  VolumeStoreOptions o;
+  o.block_size = block_size;
+  o.readahead_bytes = readahead;
+  o.catalog_dir = std::move(catalog_dir);
+  return o;
+}
+
+TEST(BlockCacheTest, EvictsLeastRecentlyUsedOverBudget) {
+  BlockCache cache(3000);
+  for (uint64_t b = 0; b < 3; ++b) cache.insert(1, b, std::make_shared<std::string>(1000, 'x'));
+  EXPECT_EQ(cache.charged(), 3000u);
+  ASSERT_TRUE(cache.lookup(1, 0));  // 0 becomes most recent; 1 is now the oldest
+  cache.insert(1, 3, std::make_shared<std::string>(1000, 'y'));
+  EXPECT_EQ(cache.charged(), 3000u);
+  EXPECT_FALSE(cache.contains(1, 1));
+  EXPECT_TRUE(cache.contains(1, 0));
+  EXPECT_TRUE(cache.contains(1, 3));
+}
+
+TEST(BlockCacheTest, PinnedBlocksStayUntilReleased) {
+  BlockCache cache(1000);
+  Block pinned = std::make_shared<std::string>(1000, 'p');
+  cache.insert(7, 0, pinned);
+  cache.insert(7, 1, std::make_shared<std::string>(1000, 'q'));
+  // Block 0 is older but held by a reader: block 1 went instead.
+  EXPECT_TRUE(cache.contains(7, 0));
+  EXPECT_FALSE(cache.contains(7, 1));
+  pinned.reset();
+  cache.insert(7, 2, std::make_shared<std::string>(1000, 'r'));
+  EXPECT_FALSE(cache.contains(7, 0));
+  EXPECT_EQ(cache.charged(), 1000u);
+  cache.erase_volume(7);
+  EXPECT_EQ(cache.charged(), 0u);
+}
+
+// A plain (uncompressed) difftar volume made by Python's tarfile, as duplicity writes it.
+std::string make_volume(const TempDir& dir, std::string* big_content) {
+  *big_content = test::pseudo_random_bytes(200000, 42);
+  test::write_file(dir.file("big"), *big_content);
+  std::string script = R"(
+import tarfile, io, sys
+out = tarfile.open(sys.argv[1], 'w', format=tarfile.PAX_FORMAT)
+def add(name, data, type=tarfile.REGTYPE):
+    ti = tarfile.TarInfo(name); ti.size = len(data); ti.type = type; ti.mode = 0o644
+    out.addfile(ti, io.BytesIO(data))
+add('snapshot/./', b'', tarfile.DIRTYPE)
+add('snapshot/a.txt', b'hello\n')
+big = open(sys.argv[2], 'rb').read()
+for k in range(0, 4):
+    add('multivol_snapshot/big/%d' % (k + 1), big[k * 65536:(k + 1) * 65536])
+add('snapshot/z.txt', b'last\n')
+out.close()
+)";
+  auto r = test::run({"/usr/bin/python3", "-c", script, dir.file("vol.tar"), dir.file("big")});
+  EXPECT_TRUE(r.ok()) << r.err;
+  return test::read_file(dir.file("vol.tar"));
+}
+
+class VolumeStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    volume_ = make_volume(dir_, &big_);
+    memory_ = std::make_shared<MemoryBackend>();
+    memory_->put("vol1.difftar", volume_);
+    faulty_ = std::make_shared<FaultyBackend>(memory_);
+  }
+  std::string sha1() {
+    auto h = sha1_of_object(*memory_, "vol1.difftar");
+    EXPECT_TRUE(h.has_value());
+    return *h;
+  }
+  // The bytes of `big` read through the store in pieces of `piece`.
+  std::string read_big(VolumeStore& store, uint32_t id, size_t piece) {
+    auto entries = store.entries_for(id, Index{"big"});
+    EXPECT_TRUE(entries.has_value());
+    std::string out;
+    for (const auto& e : *entries) {
+      for (uint64_t off = 0; off < e.header.size; off += piece) {
+        std::string buf(std::min<uint64_t>(piece, e.header.size - off), '\0');
+        auto n = store.read(id, e.header.data_offset + off, buf.data(), buf.size());
+        EXPECT_TRUE(n.has_value());
+        out += buf;
+      }
+    }
+    return out;
+  }
+
+  TempDir dir_{"dupfs-vstore-"};
+  std::string volume_, big_;
+  std::shared_ptr<MemoryBackend> memory_;
+  std::shared_ptr<FaultyBackend> faulty_;
+};
+
+TEST_F(VolumeStoreTest, CatalogAndDataAcrossBlocks) {
+  BlockCache cache(64 << 20);
+  VolumeStore store(faulty_, {}, cache, options(4096));
+  uint32_t id = store.add_volume("vol1.difftar", sha1());
+  auto a = store.entries_for(id, Index{"a.txt"});
+  ASSERT_TRUE(a.has_value());
+  ASSERT_EQ(a->size(), 1u);
+  EXPECT_EQ((*a)[0].name.kind, EntryKind::kSnapshot);
+  auto chunks = store.entries_for(id, Index{"big"});
+  ASSERT_TRUE(chunks.has_value());
+  ASSERT_EQ(chunks->size(), 4u);
+  EXPECT_EQ((*chunks)[3].name.chunk, 4);
+  EXPECT_EQ(read_big(store, id, 10000), big_);
+  EXPECT_TRUE(store.entries_for(id, Index{"missing"})->empty());
+}
+
+TEST_F(VolumeStoreTest, TinyBudgetRestartsPassesAndStaysCorrect) {
+  BlockCache cache(8192);  // two blocks: everything else is evicted as soon as it is made
+  VolumeStore store(faulty_, {}, cache, options(4096, 4096));
+  uint32_t id = store.add_volume("vol1.difftar", sha1());
+  EXPECT_EQ(read_big(store, id, 3000), big_);
+  // Reading backwards forces a new pass for every evicted block.
+  auto chunks = *store.entries_for(id, Index{"big"});
+  std::string first(100, '\0');
+  ASSERT_EQ(*store.read(id, chunks[0].header.data_offset, first.data(), 100), 100u);
+  EXPECT_EQ(first, big_.substr(0, 100));
+  EXPECT_GE(store.passes_started(), 2u);
+}
+
+TEST_F(VolumeStoreTest, HashMismatchServesNothing) {
+  faulty_->flip_byte("vol1.difftar", volume_.size() / 2);
+  BlockCache cache(64 << 20);
+  VolumeStore store(faulty_, {}, cache, options());
+  uint32_t id = store.add_volume("vol1.difftar", sha1());
+  auto r = store.entries_for(id, Index{"z.txt"});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().kind, ErrorKind::kCorruption);
+  EXPECT_NE(r.error().message.find("vol1.difftar"), std::string::npos);
+  char buf[16];
+  EXPECT_FALSE(store.read(id, 0, buf, sizeof buf).has_value());
+  EXPECT_EQ(cache.charged(), 0u);
+}
+
+TEST_F(VolumeStoreTest, TransientStorageErrorIsRetriedOnNextRequest) {
+  faulty_->fail_reads("vol1.difftar", Error{ErrorKind::kIoError, "connection reset"});
+  BlockCache cache(64 << 20);
+  VolumeStore store(faulty_, {}, cache, options());
+  uint32_t id = store.add_volume("vol1.difftar", "");
+  auto r = store.entries_for(id, Index{"a.txt"});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().kind, ErrorKind::kIoError);
+  faulty_->clear();
+  auto again = store.entries_for(id, Index{"a.txt"});
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->size(), 1u);
+}
+
+TEST_F(VolumeStoreTest, SixteenConcurrentReadersSeeTheRightBytes) {
+  BlockCache cache(16384);
+  VolumeStore store(faulty_, {}, cache, options(4096, 8192));
+  uint32_t id = store.add_volume("vol1.difftar", sha1());
+  auto chunks = *store.entries_for(id, Index{"big"});
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 16; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(t);
+      for (int i = 0; i < 50; ++i) {
+        const auto& c = chunks[rng() % chunks.size()];
+        uint64_t off = rng() % c.header.size;
+        size_t len = std::min<uint64_t>(1 + rng() % 9000, c.header.size - off);
+        std::string buf(len, '\0');
+        auto n = store.read(id, c.header.data_offset + off, buf.data(), len);
+        uint64_t file_off = (c.name.chunk - 1) * 65536 + off;
+        if (!n || *n != len || buf != big_.substr(file_off, len)) ++bad;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad.load(), 0);
+}
+
+TEST_F(VolumeStoreTest, CatalogPersistsAcrossStores) {
+  TempDir catalogs("dupfs-catalogs-");
+  std::string hash = sha1();
+  {
+    BlockCache cache(64 << 20);
+    VolumeStore store(faulty_, {}, cache, options(256 * 1024, 32 << 20, catalogs.path()));
+    uint32_t id = store.add_volume("vol1.difftar", hash);
+    ASSERT_TRUE(store.entries_for(id, Index{"z.txt"}).has_value());
+  }
+  faulty_->fail_reads("vol1.difftar", Error{ErrorKind::kIoError, "offline"});
+  BlockCache cache(64 << 20);
+  VolumeStore store(faulty_, {}, cache, options(256 * 1024, 32 << 20, catalogs.path()));
+  uint32_t id = store.add_volume("vol1.difftar", hash);
+  // Answered from the persisted catalog without touching storage.
+  auto z = store.entries_for(id, Index{"z.txt"});
+  ASSERT_TRUE(z.has_value());
+  EXPECT_EQ(z->size(), 1u);
+  EXPECT_EQ(store.passes_started(), 0u);
+}
+
+}  // namespace
+}  // namespace dupfs::chain
