@@ -69,6 +69,17 @@ class MetadataFetcher {
   std::unique_ptr<FileBackend> cache_;
 };
 
+// The name a volume of `set` would have, from the name of another of its volumes.
+std::string expected_volume_name(const BackupSet& set, int number) {
+  std::string label = fmt::format("volume {} of {}", number, set.manifest_name);
+  if (set.volumes.empty()) return label;
+  const auto& [some, name] = *set.volumes.begin();
+  std::string from = fmt::format(".vol{}.", some);
+  auto pos = name.find(from);
+  if (pos == std::string::npos) return label;
+  return name.substr(0, pos) + fmt::format(".vol{}.", number) + name.substr(pos + from.size());
+}
+
 }  // namespace
 
 std::string snapshot_dir_name(int64_t time) {
@@ -178,6 +189,13 @@ Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
           if (mv->second.hash_type == "SHA1") sha1 = mv->second.hash_hex;
         }
         sv.volume_ids[number] = archive->store_->add_volume(file, sha1);
+      }
+      for (const auto& [number, mv] : manifest->volumes) {
+        if (set->volumes.contains(number)) continue;
+        std::string name = expected_volume_name(*set, number);
+        log_error("{} is missing from {}: the files in it will fail with EIO", name,
+                  backend->describe());
+        sv.missing[number] = name;
       }
       sv.manifest = std::make_shared<const Manifest>(std::move(*manifest));
       sets.push_back(std::move(sv));

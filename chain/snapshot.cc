@@ -127,8 +127,11 @@ Result<std::shared_ptr<const Snapshot::FileData>> Snapshot::resolve(uint32_t id)
     for (int number : volumes_for_prefix(*set.manifest, index)) {
       auto vid = set.volume_ids.find(number);
       if (vid == set.volume_ids.end()) {
-        return error(ErrorKind::kCorruption, "{}: volume {} of {} is missing", path, number,
-                     set.label);
+        auto missing = set.missing.find(number);
+        return error(ErrorKind::kCorruption, "{}: {} is missing", path,
+                     missing != set.missing.end()
+                         ? missing->second
+                         : fmt::format("volume {} of {}", number, set.label));
       }
       auto entries = store_.entries_for(vid->second, index);
       if (!entries) {

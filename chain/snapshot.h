@@ -25,6 +25,7 @@ struct SetVolumes {
   std::string label;  // for messages: the set's manifest name
   std::shared_ptr<const Manifest> manifest;
   std::map<int, uint32_t> volume_ids;  // volume number -> VolumeStore id
+  std::map<int, std::string> missing;  // volumes in the manifest but not in storage -> name
 };
 
 struct Node {

@@ -36,7 +36,13 @@ struct stat to_stat(const Attr& a) {
   return st;
 }
 
-void reply_error(fuse_req_t req, const Error& e) { fuse_reply_err(req, to_errno(e)); }
+// Replies with the errno of `e`; damage and storage failures are logged (they name the volume
+// or path), ordinary misses are not.
+void reply_error(fuse_req_t req, const Error& e) {
+  int err = to_errno(e);
+  if (err == EIO) log_error("{}", e.message);
+  fuse_reply_err(req, err);
+}
 
 void op_init(void*, struct fuse_conn_info* conn) {
   // Plain readdir: sizes of regular files may need a volume decode, so attributes are only
@@ -92,10 +98,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
   std::vector<char> buf(size);
   auto n = tree(req).read(ino, static_cast<uint64_t>(off), buf.data(), size);
-  if (!n) {
-    log_error("read of inode {} at {}: {}", ino, off, n.error().message);
-    return reply_error(req, n.error());
-  }
+  if (!n) return reply_error(req, n.error());
   fuse_reply_buf(req, buf.data(), *n);
 }
 
