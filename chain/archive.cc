@@ -117,15 +117,16 @@ Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
     if (options.store.catalog_dir.empty()) options.store.catalog_dir = options.archive_dir;
   }
 
-  // Every complete set's manifest and every full set's signatures, fetched in parallel (each
-  // gpg call costs a key derivation; see PERFORMANCE.md).
-  std::map<int64_t, std::string> full_sigs;  // time -> full-signatures name
-  for (const auto& sc : collection->sig_chains) full_sigs[sc.start_time] = sc.full_name;
+  // Every complete set's manifest and every signature file of every chain, fetched in
+  // parallel (each gpg call costs a key derivation; see PERFORMANCE.md).
+  std::map<int64_t, const SignatureChain*> sig_chain_of;  // full set time -> its signatures
+  for (const auto& sc : collection->sig_chains) sig_chain_of[sc.start_time] = &sc;
   std::vector<std::string> wanted;
   for (const auto& chain : collection->chains) {
     for (const BackupSet* set : chain.sets()) wanted.push_back(set->manifest_name);
-    if (auto it = full_sigs.find(chain.full.end_time); it != full_sigs.end()) {
-      wanted.push_back(it->second);
+    if (auto it = sig_chain_of.find(chain.full.end_time); it != sig_chain_of.end()) {
+      wanted.push_back(it->second->full_name);
+      for (const auto& n : it->second->inc_names) wanted.push_back(n);
     }
   }
   // The credentials are always checked against storage, even when everything else comes from
@@ -145,44 +146,53 @@ Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
                     }));
   }
   std::map<std::string, std::string> fetched;
-  std::optional<Error> first_error;
+  std::optional<Error> auth_error;
   for (auto& [name, fut] : pending) {
     auto r = fut.get();
-    if (!r) {
-      if (r.error().kind != ErrorKind::kAuth) log_error("{}", r.error().message);
-      if (!first_error || r.error().kind == ErrorKind::kAuth) first_error = r.error();
-      continue;
+    if (r) {
+      fetched[name] = std::move(*r);
+    } else if (r.error().kind == ErrorKind::kAuth) {
+      auth_error = r.error();
+    } else {
+      // A damaged manifest or signature file costs the sets that need it, not the mount.
+      log_error("{}", r.error().message);
     }
-    fetched[name] = std::move(*r);
   }
-  // A damaged manifest or signature file costs its chain, not the mount; credentials that do
-  // not open the archive end it.
-  if (first_error && first_error->kind == ErrorKind::kAuth) return std::unexpected(*first_error);
+  if (auth_error) return std::unexpected(*auth_error);
 
   auto archive = std::unique_ptr<Archive>(new Archive());
   archive->backend_ = backend;
   archive->cache_ = std::make_unique<BlockCache>(options.cache_size);
   archive->store_ =
       std::make_unique<VolumeStore>(backend, options.credentials, *archive->cache_, options.store);
+  archive->versions_ = std::make_unique<VersionCache>();
+  archive->numeric_owner_ = options.numeric_owner;
+
+  auto parse_sigs = [&](const std::string& name) -> std::shared_ptr<const std::vector<SigEntry>> {
+    auto text = fetched.find(name);
+    if (text == fetched.end()) return nullptr;
+    auto entries = read_sigtar(text->second);
+    if (!entries) {
+      log_error("{}: {}", name, entries.error().message);
+      return nullptr;
+    }
+    return std::make_shared<const std::vector<SigEntry>>(std::move(*entries));
+  };
 
   for (const auto& chain : collection->chains) {
     // Each set's volumes are registered once and shared by every snapshot that reads them.
     std::vector<SetVolumes> sets;
-    bool usable = true;
     for (const BackupSet* set : chain.sets()) {
       auto text = fetched.find(set->manifest_name);
-      if (text == fetched.end()) {
-        usable = false;
-        break;
-      }
+      if (text == fetched.end()) break;
       auto manifest = parse_manifest(text->second);
       if (!manifest) {
         log_error("{}: {}", set->manifest_name, manifest.error().message);
-        usable = false;
         break;
       }
       SetVolumes sv;
       sv.label = set->manifest_name;
+      sv.time = set->end_time;
       for (const auto& [number, file] : set->volumes) {
         std::string sha1;
         if (auto mv = manifest->volumes.find(number); mv != manifest->volumes.end()) {
@@ -200,34 +210,62 @@ Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
       sv.manifest = std::make_shared<const Manifest>(std::move(*manifest));
       sets.push_back(std::move(sv));
     }
-    if (!usable) {
-      log_error("chain starting {} is not browsable: its metadata is unreadable",
-                format_name_time(chain.start_time()));
-      continue;
+    if (sets.size() < chain.sets().size()) {
+      log_error("sets of the chain starting {} after {} are not shown: a manifest is unreadable",
+                format_name_time(chain.start_time()),
+                sets.empty() ? std::string("its start") : format_name_time(sets.back().time));
     }
-    auto sig = full_sigs.find(chain.full.end_time);
-    if (sig == full_sigs.end() || !fetched.contains(sig->second)) {
-      log_error("chain starting {} has no readable signature file; not shown",
-                format_name_time(chain.start_time()));
-      continue;
+    // The tree of each set comes from the chain's signatures: the full signatures plus the
+    // new signatures of every incremental up to it.
+    auto sc = sig_chain_of.find(chain.full.end_time);
+    std::vector<std::shared_ptr<const std::vector<SigEntry>>> layers;
+    if (sc != sig_chain_of.end()) {
+      if (auto full = parse_sigs(sc->second->full_name)) layers.push_back(full);
     }
-    auto entries = read_sigtar(fetched[sig->second]);
-    if (!entries) {
-      log_error("{}: {}", sig->second, entries.error().message);
-      continue;
+    for (size_t k = 0; k < sets.size(); ++k) {
+      if (k > 0) {
+        std::shared_ptr<const std::vector<SigEntry>> layer;
+        if (sc != sig_chain_of.end() && !layers.empty()) {
+          const auto& times = sc->second->inc_end_times;
+          auto t = std::find(times.begin(), times.end(), sets[k].time);
+          if (t != times.end()) layer = parse_sigs(sc->second->inc_names[t - times.begin()]);
+        }
+        if (!layer || layers.size() != k) {
+          layers.clear();  // a gap: this and every later set lack a tree
+        } else {
+          layers.push_back(layer);
+          sets[k].changes = layer;
+        }
+      }
+      if (layers.size() != k + 1) {
+        log_error("backup set {} has no readable signatures; not shown",
+                  format_name_time(sets[k].time));
+        continue;
+      }
+      auto spec = std::make_unique<SnapshotSpec>();
+      spec->time = sets[k].time;
+      spec->layers = layers;
+      spec->sets.assign(sets.begin(), sets.begin() + k + 1);
+      archive->specs_.push_back(std::move(spec));
     }
-    auto merged = merge_signatures({*entries});
-    archive->snapshots_.push_back(std::make_shared<Snapshot>(
-        chain.full.end_time, merged, std::vector<SetVolumes>{sets.front()}, *archive->store_,
-        options.numeric_owner));
   }
-  if (archive->snapshots_.empty()) {
+  if (archive->specs_.empty()) {
     return error(ErrorKind::kCorruption, "no backup set at {} could be read", backend->describe());
   }
-  std::sort(archive->snapshots_.begin(), archive->snapshots_.end(),
-            [](const auto& a, const auto& b) { return a->time() < b->time(); });
+  std::stable_sort(archive->specs_.begin(), archive->specs_.end(),
+                   [](const auto& a, const auto& b) { return a->time < b->time; });
   archive->collection_ = std::move(*collection);
   return archive;
+}
+
+Result<std::shared_ptr<Snapshot>> Archive::snapshot(size_t i) {
+  SnapshotSpec& spec = *specs_.at(i);
+  std::call_once(spec.once, [&] {
+    spec.built = std::make_shared<Snapshot>(spec.time, spec.layers, spec.sets, *store_, *versions_,
+                                            numeric_owner_);
+    spec.layers.clear();
+  });
+  return spec.built;
 }
 
 }  // namespace dupfs::chain

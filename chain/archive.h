@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -36,8 +37,11 @@ class Archive {
                                                ArchiveOptions options);
 
   const Collection& collection() const { return collection_; }
-  // Every browsable set, oldest first.
-  const std::vector<std::shared_ptr<Snapshot>>& snapshots() const { return snapshots_; }
+  // Every browsable set (every complete set with signatures), oldest first.
+  size_t snapshot_count() const { return specs_.size(); }
+  int64_t snapshot_time(size_t i) const { return specs_.at(i)->time; }
+  // The tree of set i, built from its signatures on first use.
+  Result<std::shared_ptr<Snapshot>> snapshot(size_t i);
   BlockCache& cache() { return *cache_; }
   VolumeStore& store() { return *store_; }
   const Backend& backend() const { return *backend_; }
@@ -48,7 +52,16 @@ class Archive {
   Collection collection_;
   std::unique_ptr<BlockCache> cache_;
   std::unique_ptr<VolumeStore> store_;
-  std::vector<std::shared_ptr<Snapshot>> snapshots_;
+  std::unique_ptr<VersionCache> versions_;
+  bool numeric_owner_ = false;
+  struct SnapshotSpec {
+    int64_t time = 0;
+    std::vector<std::shared_ptr<const std::vector<SigEntry>>> layers;
+    std::vector<SetVolumes> sets;
+    std::once_flag once;
+    std::shared_ptr<Snapshot> built;
+  };
+  std::vector<std::unique_ptr<SnapshotSpec>> specs_;
 };
 
 // "YYYY-MM-DDTHH:MM:SSZ" (UTC), the name of a snapshot directory.

@@ -4,6 +4,7 @@
 #include <pwd.h>
 
 #include <algorithm>
+#include <future>
 #include <unordered_map>
 
 namespace dupfs::chain {
@@ -44,9 +45,38 @@ class OwnerMap {
 
 }  // namespace
 
-Snapshot::Snapshot(int64_t time, const std::vector<SigEntry>& entries, std::vector<SetVolumes> sets,
-                   VolumeStore& store, bool numeric_owner)
-    : time_(time), sets_(std::move(sets)), store_(store) {
+std::shared_ptr<const FileVersion> VersionCache::find(uint32_t volume, uint64_t offset) {
+  std::lock_guard lock(mu_);
+  auto it = map_.find({volume, offset});
+  return it == map_.end() ? nullptr : it->second;
+}
+
+void VersionCache::insert(uint32_t volume, uint64_t offset, std::shared_ptr<const FileVersion> v) {
+  std::lock_guard lock(mu_);
+  map_.emplace(std::make_pair(volume, offset), std::move(v));
+}
+
+Snapshot::Snapshot(int64_t time,
+                   const std::vector<std::shared_ptr<const std::vector<SigEntry>>>& layers,
+                   std::vector<SetVolumes> sets, VolumeStore& store, VersionCache& versions,
+                   bool numeric_owner)
+    : time_(time), sets_(std::move(sets)), store_(store), versions_(versions) {
+  std::vector<SigEntry> entries;
+  {
+    // The newest layer's entry for each path wins; deleted entries remove the path.
+    std::map<Index, const SigEntry*> merged;
+    for (const auto& layer : layers) {
+      for (const auto& e : *layer) {
+        if (e.kind == EntryKind::kDeleted) {
+          merged.erase(e.index);
+        } else {
+          merged[e.index] = &e;
+        }
+      }
+    }
+    entries.reserve(merged.size());
+    for (const auto& [index, e] : merged) entries.push_back(*e);
+  }
   OwnerMap owners;
   nodes_.push_back(Node{});  // the root, until its entry (index ()) fills it in
   nodes_[0].mode = 0755;
@@ -109,20 +139,20 @@ Index Snapshot::index_of(uint32_t id) const {
   return index;
 }
 
-Result<std::shared_ptr<const Snapshot::FileData>> Snapshot::resolve(uint32_t id) {
+Result<std::shared_ptr<const FileVersion>> Snapshot::resolve(uint32_t id) {
   {
     std::lock_guard lock(mu_);
     if (auto it = files_.find(id); it != files_.end()) return it->second;
   }
-  Index index = index_of(id);
-  std::string path = index_to_string(index);
-  // Entries for this path, per set, oldest first (FORMAT.md §3.7).
+  const Index index = index_of(id);
+  const std::string path = index_to_string(index);
   struct Found {
     uint32_t volume;
     CatalogEntry entry;
   };
-  std::vector<std::vector<Found>> per_set;
-  for (const auto& set : sets_) {
+  // The entries of this path in one set (FORMAT.md §2.5: the volumes its manifest range
+  // selects).
+  auto entries_in = [&](const SetVolumes& set) -> Result<std::vector<Found>> {
     std::vector<Found> found;
     for (int number : volumes_for_prefix(*set.manifest, index)) {
       auto vid = set.volume_ids.find(number);
@@ -134,84 +164,114 @@ Result<std::shared_ptr<const Snapshot::FileData>> Snapshot::resolve(uint32_t id)
                          : fmt::format("volume {} of {}", number, set.label));
       }
       auto entries = store_.entries_for(vid->second, index);
-      if (!entries) {
-        return error(entries.error().kind, "{}: {}", path, entries.error().message);
-      }
+      if (!entries) return error(entries.error().kind, "{}: {}", path, entries.error().message);
       for (auto& e : *entries) found.push_back(Found{vid->second, std::move(e)});
     }
-    per_set.push_back(std::move(found));
+    return found;
+  };
+  auto changed_in = [&](const SetVolumes& set) {
+    if (!set.changes) return true;
+    return std::binary_search(set.changes->begin(), set.changes->end(), index,
+                              [](const auto& a, const auto& b) {
+                                if constexpr (std::is_same_v<std::decay_t<decltype(a)>, Index>) {
+                                  return a < b.index;
+                                } else {
+                                  return a.index < b;
+                                }
+                              });
+  };
+  // Look only in the sets that touched the path; their volumes decode in parallel.
+  std::vector<size_t> touched;
+  for (size_t s = 0; s < sets_.size(); ++s) {
+    if (s == 0 || changed_in(sets_[s])) touched.push_back(s);
   }
-  // The newest set that holds a whole copy (or a deletion) resets the history.
+  std::vector<std::future<Result<std::vector<Found>>>> pending;
+  for (size_t i = 1; i < touched.size(); ++i) {
+    pending.push_back(std::async(std::launch::async, entries_in, std::cref(sets_[touched[i]])));
+  }
+  std::vector<std::pair<size_t, std::vector<Found>>> per_set;
+  auto first = entries_in(sets_[touched[0]]);
+  std::optional<Error> failure;
+  if (first)
+    per_set.emplace_back(touched[0], std::move(*first));
+  else
+    failure = first.error();
+  for (size_t i = 1; i < touched.size(); ++i) {
+    auto r = pending[i - 1].get();
+    if (r)
+      per_set.emplace_back(touched[i], std::move(*r));
+    else if (!failure)
+      failure = r.error();
+  }
+  if (failure) return std::unexpected(*failure);
+
+  // FORMAT.md §3.7: the newest whole copy (or deletion) resets the history; later deltas
+  // apply in order.
   int base = -1;
   for (int s = static_cast<int>(per_set.size()) - 1; s >= 0 && base < 0; --s) {
-    for (const auto& f : per_set[s]) {
+    for (const auto& f : per_set[s].second) {
       if (!is_diff_kind(f.entry.name.kind)) base = s;
     }
   }
-  if (base < 0) {
-    return error(ErrorKind::kCorruption, "{}: no data in the backup volumes", path);
-  }
-  for (size_t s = base + 1; s < per_set.size(); ++s) {
-    if (!per_set[s].empty()) {
-      return error(ErrorKind::kUnsupported, "{}: incremental deltas are not supported yet", path);
+  if (base < 0) return error(ErrorKind::kCorruption, "{}: no data in the backup volumes", path);
+  auto stream_of = [&](const std::vector<Found>& found, bool diff) -> Result<Stream> {
+    Stream stream;
+    for (const auto& f : found) {
+      if (is_diff_kind(f.entry.name.kind) != diff || f.entry.name.kind == EntryKind::kDeleted ||
+          f.entry.header.type != TarType::kFile) {
+        return error(ErrorKind::kCorruption, "{}: unexpected {} entry in {}", path,
+                     f.entry.name.kind == EntryKind::kDeleted ? "deleted" : "non-file",
+                     store_.volume_name(f.volume));
+      }
+      stream.append(f.volume, f.entry.header.data_offset, f.entry.header.size);
     }
-  }
-  auto data = std::make_shared<FileData>();
-  for (const auto& f : per_set[base]) {
-    if (!is_snapshot_kind(f.entry.name.kind)) {
-      return error(ErrorKind::kCorruption, "{}: unexpected entry kind in {}", path,
-                   store_.volume_name(f.volume));
+    return stream;
+  };
+  std::shared_ptr<const FileVersion> version;
+  for (size_t s = base; s < per_set.size(); ++s) {
+    const auto& found = per_set[s].second;
+    if (found.empty()) continue;
+    uint32_t key_volume = found.front().volume;
+    uint64_t key_offset = found.front().entry.header.data_offset;
+    if (auto cached = versions_.find(key_volume, key_offset)) {
+      version = std::move(cached);
+      continue;
     }
-    if (f.entry.header.type != TarType::kFile) {
-      return error(ErrorKind::kCorruption, "{}: not a regular file in {}", path,
-                   store_.volume_name(f.volume));
+    auto stream = stream_of(found, static_cast<int>(s) != base);
+    if (!stream) return std::unexpected(stream.error());
+    if (static_cast<int>(s) == base) {
+      version = FileVersion::whole(std::move(*stream));
+    } else {
+      auto patched = FileVersion::patched(store_, std::move(*stream), version);
+      if (!patched) {
+        return error(patched.error().kind, "{}: delta in {}: {}", path,
+                     sets_[per_set[s].first].label, patched.error().message);
+      }
+      version = std::move(*patched);
     }
-    data->pieces.push_back(
-        Piece{f.volume, f.entry.header.data_offset, f.entry.header.size, data->size});
-    data->size += f.entry.header.size;
+    versions_.insert(key_volume, key_offset, version);
   }
   std::lock_guard lock(mu_);
-  auto [it, inserted] = files_.emplace(id, std::move(data));
+  auto [it, inserted] = files_.emplace(id, std::move(version));
   return it->second;
 }
 
 Result<uint64_t> Snapshot::file_size(uint32_t id) {
   if (nodes_[id].type != TarType::kFile) return 0;
-  auto data = resolve(id);
-  if (!data) return std::unexpected(data.error());
-  return (*data)->size;
+  auto version = resolve(id);
+  if (!version) return std::unexpected(version.error());
+  return (*version)->size();
 }
 
 Result<size_t> Snapshot::read(uint32_t id, uint64_t offset, char* out, size_t length) {
   if (nodes_[id].type != TarType::kFile) {
     return error(ErrorKind::kInvalidArgument, "not a regular file");
   }
-  auto resolved = resolve(id);
-  if (!resolved) return std::unexpected(resolved.error());
-  const FileData& data = **resolved;
-  if (offset >= data.size) return 0;
-  length = std::min<uint64_t>(length, data.size - offset);
-  // First piece that ends after `offset`.
-  auto it = std::upper_bound(data.pieces.begin(), data.pieces.end(), offset,
-                             [](uint64_t off, const Piece& p) { return off < p.file_offset; });
-  if (it != data.pieces.begin()) --it;
-  size_t done = 0;
-  for (; it != data.pieces.end() && done < length; ++it) {
-    uint64_t pos = offset + done;
-    if (pos < it->file_offset || pos >= it->file_offset + it->length) continue;
-    uint64_t within = pos - it->file_offset;
-    size_t n = std::min<uint64_t>(length - done, it->length - within);
-    auto got = store_.read(it->volume, it->offset + within, out + done, n);
-    if (!got) {
-      return error(got.error().kind, "{}: {}", index_to_string(index_of(id)), got.error().message);
-    }
-    if (*got != n) {
-      return error(ErrorKind::kCorruption, "{}: data ends early in {}",
-                   index_to_string(index_of(id)), store_.volume_name(it->volume));
-    }
-    done += n;
-  }
-  return done;
+  auto version = resolve(id);
+  if (!version) return std::unexpected(version.error());
+  auto n = (*version)->read(store_, offset, out, length);
+  if (!n) return error(n.error().kind, "{}: {}", index_to_string(index_of(id)), n.error().message);
+  return n;
 }
 
 }  // namespace dupfs::chain

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "chain/file_version.h"
 #include "chain/manifest.h"
 #include "chain/sigtar.h"
 #include "chain/volume_store.h"
@@ -23,6 +24,10 @@ namespace dupfs::chain {
 // One set of the chain the snapshot reads from, with its volumes registered in the store.
 struct SetVolumes {
   std::string label;  // for messages: the set's manifest name
+  int64_t time = 0;   // the set's end time
+  // For an incremental with signatures: its new-signatures entries (the paths it changed,
+  // sorted), so files it did not touch are never looked for in its volumes. Null: look always.
+  std::shared_ptr<const std::vector<SigEntry>> changes;
   std::shared_ptr<const Manifest> manifest;
   std::map<int, uint32_t> volume_ids;  // volume number -> VolumeStore id
   std::map<int, std::string> missing;  // volumes in the manifest but not in storage -> name
@@ -42,6 +47,18 @@ struct Node {
   std::vector<uint32_t> children;  // sorted bytewise by name
 };
 
+// File versions by where their last entry lies (volume id, data offset): the same entry is the
+// same version in every snapshot of a chain. Thread-safe.
+class VersionCache {
+ public:
+  std::shared_ptr<const FileVersion> find(uint32_t volume, uint64_t offset);
+  void insert(uint32_t volume, uint64_t offset, std::shared_ptr<const FileVersion> v);
+
+ private:
+  std::mutex mu_;
+  std::map<std::pair<uint32_t, uint64_t>, std::shared_ptr<const FileVersion>> map_;
+};
+
 class Snapshot {
  public:
   // `entries`: the merged signature entries of the set (sorted by index). `sets`: the chain's
@@ -49,8 +66,12 @@ class Snapshot {
   // Owners are shown as duplicity restores them: the uname/gname mapped through the local
   // passwd/group files, falling back to the numeric ids (always numeric with `numeric_owner`);
   // negative mtimes as 0.
-  Snapshot(int64_t time, const std::vector<SigEntry>& entries, std::vector<SetVolumes> sets,
-           VolumeStore& store, bool numeric_owner = false);
+  // `layers`: full signatures then each incremental's new signatures, merged into the tree.
+  // `sets`: the chain's sets up to this one, oldest (the full) first. `versions` is shared by
+  // the snapshots of an archive so a file version is parsed once for all of them.
+  Snapshot(int64_t time, const std::vector<std::shared_ptr<const std::vector<SigEntry>>>& layers,
+           std::vector<SetVolumes> sets, VolumeStore& store, VersionCache& versions,
+           bool numeric_owner = false);
 
   int64_t time() const { return time_; }
   static constexpr uint32_t kRoot = 0;
@@ -65,24 +86,15 @@ class Snapshot {
   Result<size_t> read(uint32_t id, uint64_t offset, char* out, size_t length);
 
  private:
-  struct Piece {
-    uint32_t volume;
-    uint64_t offset;  // in the decoded stream
-    uint64_t length;
-    uint64_t file_offset;  // where the piece starts in the file
-  };
-  struct FileData {
-    std::vector<Piece> pieces;
-    uint64_t size = 0;
-  };
-  Result<std::shared_ptr<const FileData>> resolve(uint32_t id);
+  Result<std::shared_ptr<const FileVersion>> resolve(uint32_t id);
 
   int64_t time_;
   std::vector<Node> nodes_;
   std::vector<SetVolumes> sets_;
   VolumeStore& store_;
+  VersionCache& versions_;
   std::mutex mu_;  // guards files_
-  std::unordered_map<uint32_t, std::shared_ptr<const FileData>> files_;
+  std::unordered_map<uint32_t, std::shared_ptr<const FileVersion>> files_;
 };
 
 }  // namespace dupfs::chain

@@ -67,7 +67,7 @@ int run_mount(const MountArgs& args) {
       start = comma + 1;
     }
   }
-  size_t count = (*archive)->snapshots().size();
+  size_t count = (*archive)->snapshot_count();
   mo.on_mounted = [count, &args] {
     log_info("mounted {} snapshot(s) on {}", count, args.mountpoint);
   };

@@ -32,7 +32,9 @@ uint32_t type_bits(chain::TarType t) {
 
 SnapshotTree::SnapshotTree(chain::Archive& archive)
     : archive_(archive), uid_(::getuid()), gid_(::getgid()) {
-  for (const auto& s : archive_.snapshots()) names_.push_back(chain::snapshot_dir_name(s->time()));
+  for (size_t i = 0; i < archive_.snapshot_count(); ++i) {
+    names_.push_back(chain::snapshot_dir_name(archive_.snapshot_time(i)));
+  }
 }
 
 fs::Attr SnapshotTree::dir_attr(uint64_t ino, uint32_t mode) const {
@@ -42,21 +44,24 @@ fs::Attr SnapshotTree::dir_attr(uint64_t ino, uint32_t mode) const {
   a.nlink = 2;
   a.uid = uid_;
   a.gid = gid_;
-  a.mtime = archive_.snapshots().empty() ? 0 : archive_.snapshots().back()->time();
+  a.mtime = archive_.snapshot_time(archive_.snapshot_count() - 1);
   return a;
 }
 
 Result<SnapshotTree::Located> SnapshotTree::locate(uint64_t ino) const {
   uint64_t s = ino >> 32;
   uint64_t n = ino & 0xffffffffu;
-  if (s == 0 || s > archive_.snapshots().size()) return error(ErrorKind::kNotFound, "no inode");
-  auto& snap = *archive_.snapshots()[s - 1];
-  if (n >= snap.node_count()) return error(ErrorKind::kNotFound, "no inode");
-  return Located{&snap, static_cast<uint32_t>(n)};
+  if (s == 0 || s > archive_.snapshot_count()) return error(ErrorKind::kNotFound, "no inode");
+  auto snap = archive_.snapshot(s - 1);
+  if (!snap) return std::unexpected(snap.error());
+  if (n >= (*snap)->node_count()) return error(ErrorKind::kNotFound, "no inode");
+  return Located{snap->get(), static_cast<uint32_t>(n)};
 }
 
 Result<fs::Attr> SnapshotTree::node_attr(size_t snapshot, uint32_t id) {
-  auto& snap = *archive_.snapshots()[snapshot];
+  auto built = archive_.snapshot(snapshot);
+  if (!built) return std::unexpected(built.error());
+  auto& snap = **built;
   const chain::Node& n = snap.node(id);
   fs::Attr a;
   a.ino = ino_of(snapshot, id);
@@ -166,8 +171,7 @@ Result<size_t> SnapshotTree::read(uint64_t ino, uint64_t offset, char* buf, size
 
 fs::FsStats SnapshotTree::stats() {
   fs::FsStats s;
-  s.files = 3;
-  for (const auto& snap : archive_.snapshots()) s.files += snap->node_count();
+  s.files = 3 + archive_.snapshot_count();
   return s;
 }
 
