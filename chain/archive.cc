@@ -200,6 +200,11 @@ Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
         }
         sv.volume_ids[number] = archive->store_->add_volume(file, sha1);
       }
+      const uint32_t* prev = nullptr;
+      for (const auto& [number, vid] : sv.volume_ids) {
+        if (prev) archive->store_->set_successor(*prev, vid);
+        prev = &vid;
+      }
       for (const auto& [number, mv] : manifest->volumes) {
         if (set->volumes.contains(number)) continue;
         std::string name = expected_volume_name(*set, number);

@@ -38,6 +38,7 @@ struct VolumeStore::Volume {
   std::optional<uint64_t> total_size;  // length of the decoded stream, once known
   bool hash_verified = false;
   std::vector<std::shared_ptr<Pass>> passes;
+  std::optional<uint32_t> successor;
 };
 
 namespace {
@@ -92,6 +93,7 @@ VolumeStore::VolumeStore(std::shared_ptr<const Backend> backend, Credentials cre
       options_(std::move(options)) {}
 
 VolumeStore::~VolumeStore() {
+  stopping_ = true;
   std::vector<std::shared_ptr<Pass>> all;
   {
     std::lock_guard lock(volumes_mu_);
@@ -125,6 +127,27 @@ VolumeStore::Volume& VolumeStore::vol(uint32_t id) const {
 }
 
 const std::string& VolumeStore::volume_name(uint32_t id) const { return vol(id).name; }
+
+void VolumeStore::set_successor(uint32_t volume, uint32_t next) {
+  Volume& v = vol(volume);
+  std::lock_guard lock(v.mu);
+  v.successor = next;
+}
+
+void VolumeStore::prefetch(uint32_t id) {
+  Volume& v = vol(id);
+  std::lock_guard lock(v.mu);
+  if (stopping_) return;
+  if (v.failed || (v.catalog_complete && v.total_size)) {
+    // Already catalogued: a reader will start a pass when it needs data. A volume never
+    // decoded in this mount has nothing in the cache, so it is worth starting.
+    if (v.hash_verified) return;
+  }
+  for (const auto& p : v.passes) {
+    if (!p->done && !p->cancel) return;
+  }
+  start_pass_locked(id, v);
+}
 
 std::shared_ptr<VolumeStore::Pass> VolumeStore::start_pass_locked(uint32_t id, Volume& v) {
   // Forget passes that have ended.
@@ -180,33 +203,43 @@ void VolumeStore::run_pass(uint32_t id, std::shared_ptr<Pass> pass) {
   buf.reserve(block_size);
   uint64_t total = 0;
 
+  // Decoded blocks (and the catalog entries found in them) are held back until the stored
+  // bytes' SHA1 has matched; decoding goes on meanwhile, up to the read-ahead window.
+  std::vector<std::pair<uint64_t, Block>> held;
+  std::vector<CatalogEntry> held_entries;
   auto publish = [&](bool final) -> Status {
-    if (auto st = check_hash(); !st) return st;
-    // The block being published is the one holding the last byte decoded so far.
-    uint64_t index = total == 0 ? 0 : (total - 1) / block_size;
-    Block blk;
     if (!buf.empty()) {
-      blk = std::make_shared<const std::string>(std::move(buf));
+      // The block holding the last byte decoded so far.
+      held.emplace_back((total - 1) / block_size,
+                        std::make_shared<const std::string>(std::move(buf)));
       buf = std::string();
       buf.reserve(block_size);
-      cache_.insert(id, index, blk);
     }
+    for (auto& e : builder.pending) held_entries.push_back(std::move(e));
+    builder.pending.clear();
+    if (hash.valid()) {
+      bool ready = hash.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+      if (!ready && !final && held.size() < readahead_blocks) return {};
+      if (auto st = check_hash(); !st) return st;
+    }
+    for (const auto& [index, blk] : held) cache_.insert(id, index, blk);
     std::unique_lock lock(v.mu);
-    for (auto& e : builder.pending) {
+    for (auto& e : held_entries) {
       if (v.catalog.empty() || e.header.header_offset > v.catalog.back().header.header_offset) {
         v.catalog.push_back(std::move(e));
       }
     }
-    builder.pending.clear();
+    held_entries.clear();
     if (parse_error && !v.catalog_complete) {
       v.catalog_complete = true;
       v.catalog_error = parse_error;
     }
-    if (blk) {
-      pass->recent.emplace_back(index, blk);
+    for (auto& [index, blk] : held) {
+      pass->recent.emplace_back(index, std::move(blk));
       if (pass->recent.size() > 4) pass->recent.pop_front();
       pass->next_block = index + 1;
     }
+    held.clear();
     if (final) {
       v.total_size = total;
       if (pass->parses && !v.catalog_complete) v.catalog_complete = true;
@@ -270,6 +303,13 @@ void VolumeStore::run_pass(uint32_t id, std::shared_ptr<Pass> pass) {
   }
   if (!result && result.error().kind == ErrorKind::kCorruption) cache_.erase_volume(id);
   if (complete_catalog) persist_catalog(v);
+  // A reader that went through this volume is likely to go on into the next one.
+  std::optional<uint32_t> next;
+  {
+    std::lock_guard lock(v.mu);
+    if (result && pass->want_until > 0) next = v.successor;
+  }
+  if (next) prefetch(*next);
 }
 
 Result<Block> VolumeStore::block(uint32_t id, uint64_t index) {

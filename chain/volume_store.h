@@ -49,6 +49,10 @@ class VolumeStore {
   // has none). Returns its id. Loads a persisted catalog when one matches.
   uint32_t add_volume(const std::string& name, const std::string& sha1);
 
+  // `next` follows `volume` in its set: when a reader has driven a pass to the end of
+  // `volume`, a pass over `next` starts ahead of demand (it stops at the read-ahead window).
+  void set_successor(uint32_t volume, uint32_t next);
+
   // The catalog entries of `volume` whose index equals `index`, in stream order. Decodes as far
   // as needed to be sure no later entry has that index. kCorruption when the volume is damaged
   // (or damaged before that point).
@@ -70,6 +74,7 @@ class VolumeStore {
   std::shared_ptr<Pass> start_pass_locked(uint32_t id, Volume& v);
   void run_pass(uint32_t id, std::shared_ptr<Pass> pass);
   Result<Block> block(uint32_t id, uint64_t index);
+  void prefetch(uint32_t id);
   void persist_catalog(const Volume& v);
   bool load_catalog(Volume& v);
   std::string catalog_path(const Volume& v) const;
@@ -79,6 +84,7 @@ class VolumeStore {
   BlockCache& cache_;
   VolumeStoreOptions options_;
   std::atomic<uint64_t> passes_started_{0};
+  std::atomic<bool> stopping_{false};  // set by the destructor: no new prefetches
 
   mutable std::mutex volumes_mu_;  // guards the vector itself (volumes are never removed)
   std::deque<std::unique_ptr<Volume>> volumes_;

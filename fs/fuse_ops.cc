@@ -17,7 +17,10 @@ namespace {
 // Snapshots never change: the kernel may keep names, attributes and pages for a long time.
 constexpr double kTimeout = 86400.0;
 
-Tree& tree(fuse_req_t req) { return *static_cast<Tree*>(fuse_req_userdata(req)); }
+Session& session(fuse_req_t req) { return *static_cast<Session*>(fuse_req_userdata(req)); }
+Tree& tree(fuse_req_t req) { return *session(req).tree; }
+bool no_open_support(fuse_req_t req) { return session(req).no_open.load(); }
+bool no_opendir_support(fuse_req_t req) { return session(req).no_opendir.load(); }
 
 struct stat to_stat(const Attr& a) {
   struct stat st {};
@@ -44,7 +47,8 @@ void reply_error(fuse_req_t req, const Error& e) {
   fuse_reply_err(req, err);
 }
 
-void op_init(void*, struct fuse_conn_info* conn) {
+void op_init(void* userdata, struct fuse_conn_info* conn) {
+  auto& s = *static_cast<Session*>(userdata);
   // Plain readdir: sizes of regular files may need a volume decode, so attributes are only
   // computed when a name is looked up, in the order tools walk the tree.
   conn->want &= ~FUSE_CAP_READDIRPLUS;
@@ -52,6 +56,8 @@ void op_init(void*, struct fuse_conn_info* conn) {
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
   if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
   conn->max_readahead = 1 << 20;
+  s.no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0;
+  s.no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
 }
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -79,15 +85,17 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino) {
   fuse_reply_readlink(req, target->c_str());
 }
 
-void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+// Opening needs nothing from the daemon (files are stateless, the mount is read-only, so the
+// kernel refuses writes itself): ENOSYS tells a kernel with no-open support to stop sending
+// open and release, and to keep page caches (FOPEN_KEEP_CACHE). Older kernels get a plain
+// successful open with the same flags.
+void op_open(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
     fuse_reply_err(req, EROFS);
     return;
   }
-  auto a = tree(req).getattr(ino);
-  if (!a) return reply_error(req, a.error());
-  if (S_ISDIR(a->mode)) {
-    fuse_reply_err(req, EISDIR);
+  if (no_open_support(req)) {
+    fuse_reply_err(req, ENOSYS);
     return;
   }
   fi->keep_cache = 1;
@@ -102,11 +110,9 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
   fuse_reply_buf(req, buf.data(), *n);
 }
 
-void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  auto a = tree(req).getattr(ino);
-  if (!a) return reply_error(req, a.error());
-  if (!S_ISDIR(a->mode)) {
-    fuse_reply_err(req, ENOTDIR);
+void op_opendir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  if (no_opendir_support(req)) {
+    fuse_reply_err(req, ENOSYS);  // as op_open: no more opendir/releasedir, cached listings
     return;
   }
   fi->cache_readdir = 1;

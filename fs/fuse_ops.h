@@ -4,9 +4,20 @@
 #define FUSE_USE_VERSION 35
 #include <fuse_lowlevel.h>
 
+#include <atomic>
+
+#include "fs/tree.h"
+
 namespace dupfs::fs {
 
-// Operations for a read-only Tree; the session's userdata must be the Tree*.
+// The userdata of a FUSE session: the tree served and what the kernel turned out to support.
+struct Session {
+  Tree* tree = nullptr;
+  std::atomic<bool> no_open{false};     // open/release may be skipped (ENOSYS from open)
+  std::atomic<bool> no_opendir{false};  // likewise for directories
+};
+
+// Operations for a read-only Tree; the session's userdata must be a Session*.
 const fuse_lowlevel_ops& operations();
 
 }  // namespace dupfs::fs

@@ -47,7 +47,9 @@ Status serve(Tree& tree, const MountOptions& options) {
   for (auto& a : argv) cargv.push_back(a.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(cargv.size()), cargv.data());
 
-  fuse_session* se = fuse_session_new(&args, &operations(), sizeof(fuse_lowlevel_ops), &tree);
+  Session session;
+  session.tree = &tree;
+  fuse_session* se = fuse_session_new(&args, &operations(), sizeof(fuse_lowlevel_ops), &session);
   fuse_opt_free_args(&args);
   if (se == nullptr) return error(ErrorKind::kInvalidArgument, "invalid FUSE options");
   if (fuse_set_signal_handlers(se) != 0) {

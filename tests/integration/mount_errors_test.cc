@@ -548,11 +548,16 @@ TEST_F(MountBrowse, ReadOnly) {
   char names[256];
   for (const std::string& path : {file, dir, snap}) {
     SCOPED_TRACE(path);
-    EXPECT_EQ(::listxattr(path.c_str(), nullptr, 0), 0) << std::strerror(errno);
-    EXPECT_EQ(::listxattr(path.c_str(), names, sizeof names), 0) << std::strerror(errno);
+    // duplicity stores no extended attributes: the mount says so, as a filesystem without
+    // xattr support does (EOPNOTSUPP), and the kernel stops asking (fewer round trips).
+    for (size_t size : {size_t{0}, sizeof names}) {
+      errno = 0;
+      ssize_t n = ::listxattr(path.c_str(), size ? names : nullptr, size);
+      EXPECT_TRUE(n == 0 || (n == -1 && errno == EOPNOTSUPP)) << n << " " << std::strerror(errno);
+    }
     char value[64];
     EXPECT_EQ(::getxattr(path.c_str(), "user.dupfs", value, sizeof value), -1);
-    EXPECT_EQ(errno, ENODATA) << std::strerror(errno);
+    EXPECT_TRUE(errno == ENODATA || errno == EOPNOTSUPP) << std::strerror(errno);
   }
   EXPECT_EQ(m->unmount(), 0) << m->log();
 }
