@@ -221,36 +221,32 @@ Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
                 sets.empty() ? std::string("its start") : format_name_time(sets.back().time));
     }
     // The tree of each set comes from the chain's signatures: the full signatures plus the
-    // new signatures of every incremental up to it.
+    // new signatures of every incremental up to it. A set whose signature file is missing or
+    // unreadable gets its layer from its volumes instead (decoded on first use).
     auto sc = sig_chain_of.find(chain.full.end_time);
-    std::vector<std::shared_ptr<const std::vector<SigEntry>>> layers;
-    if (sc != sig_chain_of.end()) {
-      if (auto full = parse_sigs(sc->second->full_name)) layers.push_back(full);
-    }
+    std::vector<std::shared_ptr<SetLayer>> layers;
     for (size_t k = 0; k < sets.size(); ++k) {
-      if (k > 0) {
-        std::shared_ptr<const std::vector<SigEntry>> layer;
-        if (sc != sig_chain_of.end() && !layers.empty()) {
+      auto layer = std::make_shared<SetLayer>();
+      layer->set = sets[k];
+      if (sc != sig_chain_of.end()) {
+        if (k == 0) {
+          layer->signatures = parse_sigs(sc->second->full_name);
+        } else {
           const auto& times = sc->second->inc_end_times;
           auto t = std::find(times.begin(), times.end(), sets[k].time);
-          if (t != times.end()) layer = parse_sigs(sc->second->inc_names[t - times.begin()]);
-        }
-        if (!layer || layers.size() != k) {
-          layers.clear();  // a gap: this and every later set lack a tree
-        } else {
-          layers.push_back(layer);
-          sets[k].changes = layer;
+          if (t != times.end()) {
+            layer->signatures = parse_sigs(sc->second->inc_names[t - times.begin()]);
+          }
         }
       }
-      if (layers.size() != k + 1) {
-        log_error("backup set {} has no readable signatures; not shown",
-                  format_name_time(sets[k].time));
-        continue;
+      if (!layer->signatures) {
+        log_warning("backup set {} has no readable signatures: its tree comes from its volumes",
+                    format_name_time(sets[k].time));
       }
+      layers.push_back(layer);
       auto spec = std::make_unique<SnapshotSpec>();
       spec->time = sets[k].time;
       spec->layers = layers;
-      spec->sets.assign(sets.begin(), sets.begin() + k + 1);
       archive->specs_.push_back(std::move(spec));
     }
   }
@@ -263,13 +259,74 @@ Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
   return archive;
 }
 
+// A set's layer without signatures: what its volumes hold, as a signature file would say it.
+Result<std::shared_ptr<const std::vector<SigEntry>>> Archive::layer_from_volumes(
+    const SetVolumes& set) {
+  std::map<Index, SigEntry> entries;
+  for (const auto& [number, vid] : set.volume_ids) {
+    auto catalog = store_->catalog(vid);
+    if (!catalog) return std::unexpected(catalog.error());
+    for (const auto& e : *catalog) {
+      if (e.name.kind == EntryKind::kMultivolSnapshot || e.name.kind == EntryKind::kMultivolDiff) {
+        if (e.name.chunk != 1 && entries.contains(e.name.index)) continue;
+      }
+      SigEntry s;
+      s.kind = e.name.kind == EntryKind::kDeleted ? EntryKind::kDeleted : EntryKind::kSnapshot;
+      s.index = e.name.index;
+      s.type = e.header.type;
+      s.mode = e.header.mode;
+      s.uid = e.header.uid;
+      s.gid = e.header.gid;
+      s.uname = e.header.uname;
+      s.gname = e.header.gname;
+      s.mtime = e.header.mtime;
+      s.linkname = e.header.linkname;
+      s.devmajor = e.header.devmajor;
+      s.devminor = e.header.devminor;
+      entries[e.name.index] = std::move(s);
+    }
+  }
+  auto out = std::make_shared<std::vector<SigEntry>>();
+  for (auto& [index, e] : entries) out->push_back(std::move(e));
+  return std::shared_ptr<const std::vector<SigEntry>>(std::move(out));
+}
+
 Result<std::shared_ptr<Snapshot>> Archive::snapshot(size_t i) {
   SnapshotSpec& spec = *specs_.at(i);
   std::call_once(spec.once, [&] {
-    spec.built = std::make_shared<Snapshot>(spec.time, spec.layers, spec.sets, *store_, *versions_,
+    std::vector<std::shared_ptr<const std::vector<SigEntry>>> layers;
+    std::vector<SetVolumes> sets;
+    for (const auto& layer : spec.layers) {
+      std::shared_ptr<const std::vector<SigEntry>> entries = layer->signatures;
+      if (!entries) {
+        std::call_once(layer->once, [&] {
+          auto built = layer_from_volumes(layer->set);
+          if (built) {
+            layer->from_volumes = *built;
+          } else {
+            layer->error = built.error();
+          }
+        });
+        if (layer->error) {
+          spec.error = Error{layer->error->kind,
+                             fmt::format("the tree of backup set {} cannot be built: {}",
+                                         format_name_time(spec.time), layer->error->message)};
+          log_error("{}", spec.error->message);
+          return;
+        }
+        entries = layer->from_volumes;
+      }
+      SetVolumes set = layer->set;
+      // An incremental's entries say which paths it touched.
+      if (!sets.empty()) set.changes = entries;
+      sets.push_back(std::move(set));
+      layers.push_back(std::move(entries));
+    }
+    spec.built = std::make_shared<Snapshot>(spec.time, layers, std::move(sets), *store_, *versions_,
                                             numeric_owner_);
     spec.layers.clear();
   });
+  if (spec.error) return std::unexpected(*spec.error);
   return spec.built;
 }
 

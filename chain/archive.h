@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,13 +55,23 @@ class Archive {
   std::unique_ptr<VolumeStore> store_;
   std::unique_ptr<VersionCache> versions_;
   bool numeric_owner_ = false;
+  // One set's contribution to the trees of the snapshots from it on: its signature entries,
+  // or (no signatures) the entries of its volumes, computed once when first needed.
+  struct SetLayer {
+    SetVolumes set;
+    std::shared_ptr<const std::vector<SigEntry>> signatures;
+    std::once_flag once;
+    std::shared_ptr<const std::vector<SigEntry>> from_volumes;
+    std::optional<Error> error;
+  };
   struct SnapshotSpec {
     int64_t time = 0;
-    std::vector<std::shared_ptr<const std::vector<SigEntry>>> layers;
-    std::vector<SetVolumes> sets;
+    std::vector<std::shared_ptr<SetLayer>> layers;  // the full's first
     std::once_flag once;
     std::shared_ptr<Snapshot> built;
+    std::optional<Error> error;
   };
+  Result<std::shared_ptr<const std::vector<SigEntry>>> layer_from_volumes(const SetVolumes& set);
   std::vector<std::unique_ptr<SnapshotSpec>> specs_;
 };
 

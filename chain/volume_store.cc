@@ -372,12 +372,9 @@ Result<size_t> VolumeStore::read(uint32_t id, uint64_t offset, char* out, size_t
   return done;
 }
 
-Result<std::vector<CatalogEntry>> VolumeStore::entries_for(uint32_t id, const Index& index) {
+Status VolumeStore::wait_for_catalog(uint32_t id, std::unique_lock<std::mutex>& lock,
+                                     const std::function<bool()>& covered) {
   Volume& v = vol(id);
-  std::unique_lock lock(v.mu);
-  auto covered = [&] {
-    return v.catalog_complete || (!v.catalog.empty() && index < v.catalog.back().name.index);
-  };
   bool started = false;
   while (!covered()) {
     if (v.failed) return std::unexpected(*v.failed);
@@ -400,6 +397,16 @@ Result<std::vector<CatalogEntry>> VolumeStore::entries_for(uint32_t id, const In
     --pass->unbounded;
   }
   if (v.failed) return std::unexpected(*v.failed);
+  return {};
+}
+
+Result<std::vector<CatalogEntry>> VolumeStore::entries_for(uint32_t id, const Index& index) {
+  Volume& v = vol(id);
+  std::unique_lock lock(v.mu);
+  auto st = wait_for_catalog(id, lock, [&] {
+    return v.catalog_complete || (!v.catalog.empty() && index < v.catalog.back().name.index);
+  });
+  if (!st) return std::unexpected(st.error());
   auto [lo, hi] =
       std::equal_range(v.catalog.begin(), v.catalog.end(), index, [](const auto& a, const auto& b) {
         if constexpr (std::is_same_v<std::decay_t<decltype(a)>, CatalogEntry>) {
@@ -412,6 +419,15 @@ Result<std::vector<CatalogEntry>> VolumeStore::entries_for(uint32_t id, const In
     return std::unexpected(*v.catalog_error);
   }
   return std::vector<CatalogEntry>(lo, hi);
+}
+
+Result<std::vector<CatalogEntry>> VolumeStore::catalog(uint32_t id) {
+  Volume& v = vol(id);
+  std::unique_lock lock(v.mu);
+  auto st = wait_for_catalog(id, lock, [&] { return v.catalog_complete; });
+  if (!st) return std::unexpected(st.error());
+  if (v.catalog_error) return std::unexpected(*v.catalog_error);
+  return v.catalog;
 }
 
 std::string VolumeStore::catalog_path(const Volume& v) const {

@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -58,6 +59,9 @@ class VolumeStore {
   // (or damaged before that point).
   Result<std::vector<CatalogEntry>> entries_for(uint32_t volume, const Index& index);
 
+  // Every entry of `volume` (decodes all of it).
+  Result<std::vector<CatalogEntry>> catalog(uint32_t volume);
+
   // Copies bytes [offset, offset+length) of the decoded stream into `out`; fewer only at the
   // end of the stream.
   Result<size_t> read(uint32_t volume, uint64_t offset, char* out, size_t length);
@@ -75,6 +79,10 @@ class VolumeStore {
   void run_pass(uint32_t id, std::shared_ptr<Pass> pass);
   Result<Block> block(uint32_t id, uint64_t index);
   void prefetch(uint32_t id);
+  // Waits, with the volume's lock held in `lock`, until `covered` holds, starting a cataloguing
+  // pass when none runs.
+  Status wait_for_catalog(uint32_t id, std::unique_lock<std::mutex>& lock,
+                          const std::function<bool()>& covered);
   void persist_catalog(const Volume& v);
   bool load_catalog(Volume& v);
   std::string catalog_path(const Volume& v) const;

@@ -749,9 +749,7 @@ TEST_F(ChainTest, SixteenThreadsConcurrentReads) {
   EXPECT_EQ(m->unmount(), 0) << m->log();
 }
 
-// Not implemented yet (issue 3): without signature files dupfs does not build the tree from
-// the volumes, so the mount refuses. Enable when that lands.
-TEST_F(ChainTest, DISABLED_MissingSignaturesStillBrowsable) {
+TEST_F(ChainTest, MissingSignaturesStillBrowsable) {
   constexpr int kSteps = 6;
   ASSERT_NO_FATAL_FAILURE(build_chain(kSteps));
   auto times = set_times();
