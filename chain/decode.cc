@@ -8,9 +8,11 @@
 // gpg-agent remembered from an earlier decryption.
 #include "chain/decode.h"
 
+#include <fcntl.h>
 #include <gpgme.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -20,6 +22,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <utility>
 
 namespace dupfs::chain {
@@ -284,22 +287,6 @@ struct GpgOutput {
   std::exception_ptr exception;
 };
 
-ssize_t gpg_output_write(void* handle, const void* data, size_t size) {
-  auto* out = static_cast<GpgOutput*>(handle);
-  try {
-    auto s = out->buffer.append(std::string_view(static_cast<const char*>(data), size));
-    if (!s) {
-      out->error = std::move(s.error());
-      errno = EIO;
-      return -1;
-    }
-    return static_cast<ssize_t>(size);
-  } catch (...) {
-    out->exception = std::current_exception();
-    errno = EIO;
-    return -1;
-  }
-}
 
 struct PassphraseState {
   const Credentials& credentials;
@@ -453,14 +440,45 @@ Status decode_gpg(const Backend& backend, const std::string& name, const Credent
   }
   Data cipher(raw_data);
 
+  // gpg's output goes through a pipe read here in large pieces by a second thread: GPGME's
+  // callback data objects move it in 4 KiB reads with a poll each. If the sink fails, the
+  // read end is closed, so gpg stops with EPIPE instead of decrypting the rest.
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    return error(ErrorKind::kIoError, "cannot decrypt {}: pipe: {}", name, std::strerror(errno));
+  }
+  ::fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
   GpgOutput output(sink);
-  gpgme_data_cbs output_cbs{nullptr, &gpg_output_write, nullptr, nullptr};
-  if (gpgme_error_t err = gpgme_data_new_from_cbs(&raw_data, &output_cbs, &output)) {
+  if (gpgme_error_t err = gpgme_data_new_from_fd(&raw_data, fds[1])) {
+    ::close(fds[0]);
+    ::close(fds[1]);
     return setup_error("output", err);
   }
   Data plain(raw_data);
+  std::thread reader([&output, read_fd = fds[0]] {
+    std::string buf(kSinkPieceSize, '\0');
+    for (;;) {
+      ssize_t n = ::read(read_fd, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      try {
+        auto s = output.buffer.append(std::string_view(buf.data(), static_cast<size_t>(n)));
+        if (!s) {
+          output.error = std::move(s.error());
+          break;
+        }
+      } catch (...) {
+        output.exception = std::current_exception();
+        break;
+      }
+    }
+    ::close(read_fd);  // a writer still writing gets EPIPE
+    OPENSSL_cleanse(buf.data(), buf.size());
+  });
 
   gpgme_error_t err = gpgme_op_decrypt(ctx.get(), cipher.get(), plain.get());
+  ::close(fds[1]);
+  reader.join();
 
   if (input.exception) std::rethrow_exception(input.exception);
   if (output.exception) std::rethrow_exception(output.exception);

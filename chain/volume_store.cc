@@ -37,7 +37,8 @@ struct VolumeStore::Volume {
   std::optional<Error> failed;         // the volume serves nothing
   std::optional<uint64_t> total_size;  // length of the decoded stream, once known
   bool hash_verified = false;
-  std::vector<std::shared_ptr<Pass>> passes;
+  std::vector<std::shared_ptr<Pass>> passes;    // running (or just ended)
+  std::vector<std::shared_ptr<Pass>> finished;  // ended; threads joined by ~VolumeStore
   std::optional<uint32_t> successor;
 };
 
@@ -103,6 +104,7 @@ VolumeStore::~VolumeStore() {
         p->cancel = true;
         all.push_back(p);
       }
+      for (auto& p : v->finished) all.push_back(p);
       v->cv.notify_all();
     }
   }
@@ -150,10 +152,12 @@ void VolumeStore::prefetch(uint32_t id) {
 }
 
 std::shared_ptr<VolumeStore::Pass> VolumeStore::start_pass_locked(uint32_t id, Volume& v) {
-  // Forget passes that have ended.
+  // Passes that have ended move aside; their threads are joined by the destructor, never
+  // here: a finishing thread may still be waiting for this volume's lock.
   for (auto it = v.passes.begin(); it != v.passes.end();) {
     if ((*it)->done) {
-      if ((*it)->thread.joinable()) (*it)->thread.join();
+      (*it)->recent.clear();
+      v.finished.push_back(std::move(*it));
       it = v.passes.erase(it);
     } else {
       ++it;
