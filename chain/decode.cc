@@ -287,7 +287,6 @@ struct GpgOutput {
   std::exception_ptr exception;
 };
 
-
 struct PassphraseState {
   const Credentials& credentials;
   int requests = 0;

@@ -95,6 +95,9 @@ VolumeStore::VolumeStore(std::shared_ptr<const Backend> backend, Credentials cre
 
 VolumeStore::~VolumeStore() {
   stopping_ = true;
+  log_info("readers waited {} times ({} ms) for catalogs and {} times ({} ms) for data; {} passes",
+           catalog_waits_.load(), catalog_wait_us_.load() / 1000, block_waits_.load(),
+           block_wait_us_.load() / 1000, passes_started_.load());
   std::vector<std::shared_ptr<Pass>> all;
   {
     std::lock_guard lock(volumes_mu_);
@@ -167,6 +170,7 @@ std::shared_ptr<VolumeStore::Pass> VolumeStore::start_pass_locked(uint32_t id, V
   pass->parses = !v.catalog_complete;
   v.passes.push_back(pass);
   ++passes_started_;
+  log_info("decoding {} from its start{}", v.name, pass->parses ? " (cataloguing)" : "");
   pass->thread = std::thread([this, id, pass] { run_pass(id, pass); });
   return pass;
 }
@@ -351,9 +355,14 @@ Result<Block> VolumeStore::block(uint32_t id, uint64_t index) {
     }
     pass->want_until = std::max(pass->want_until, index + 1);
     v.cv.notify_all();
+    auto start = std::chrono::steady_clock::now();
     v.cv.wait(lock, [&] {
       return pass->next_block > index || pass->done || pass->cancel || v.failed.has_value();
     });
+    ++block_waits_;
+    block_wait_us_ += std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::steady_clock::now() - start)
+                          .count();
     if (pass->done && pass->error && pass->next_block <= index) {
       return std::unexpected(*pass->error);
     }
@@ -397,7 +406,12 @@ Status VolumeStore::wait_for_catalog(uint32_t id, std::unique_lock<std::mutex>& 
     }
     ++pass->unbounded;
     v.cv.notify_all();
+    auto start = std::chrono::steady_clock::now();
     v.cv.wait(lock, [&] { return covered() || pass->done || pass->cancel || v.failed; });
+    ++catalog_waits_;
+    catalog_wait_us_ += std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::steady_clock::now() - start)
+                            .count();
     --pass->unbounded;
   }
   if (v.failed) return std::unexpected(*v.failed);

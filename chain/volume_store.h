@@ -93,6 +93,8 @@ class VolumeStore {
   VolumeStoreOptions options_;
   std::atomic<uint64_t> passes_started_{0};
   std::atomic<bool> stopping_{false};  // set by the destructor: no new prefetches
+  // Time readers spent waiting for passes (logged at info level when the store goes).
+  std::atomic<uint64_t> catalog_waits_{0}, catalog_wait_us_{0}, block_waits_{0}, block_wait_us_{0};
 
   mutable std::mutex volumes_mu_;  // guards the vector itself (volumes are never removed)
   std::deque<std::unique_ptr<Volume>> volumes_;

@@ -56,6 +56,9 @@ void op_init(void* userdata, struct fuse_conn_info* conn) {
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
   if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
   conn->max_readahead = 1 << 20;
+  // Symlink targets never change: let the kernel keep them (every path through
+  // /snapshots/latest resolves that link).
+  if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
   s.no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0;
   s.no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
 }
@@ -171,15 +174,10 @@ void op_access(fuse_req_t req, fuse_ino_t ino, int mask) {
   fuse_reply_err(req, 0);
 }
 
-void op_getxattr(fuse_req_t req, fuse_ino_t, const char*, size_t) { fuse_reply_err(req, ENODATA); }
-
-void op_listxattr(fuse_req_t req, fuse_ino_t, size_t size) {
-  if (size == 0) {
-    fuse_reply_xattr(req, 0);
-  } else {
-    fuse_reply_buf(req, nullptr, 0);
-  }
-}
+// duplicity keeps no extended attributes. ENOSYS makes the kernel answer EOPNOTSUPP from now
+// on without asking (cp -a and file managers ask for every file).
+void op_getxattr(fuse_req_t req, fuse_ino_t, const char*, size_t) { fuse_reply_err(req, ENOSYS); }
+void op_listxattr(fuse_req_t req, fuse_ino_t, size_t) { fuse_reply_err(req, ENOSYS); }
 
 void op_erofs_setxattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) {
   fuse_reply_err(req, EROFS);
