@@ -9,22 +9,12 @@
 #include "backends/faulty_backend.h"
 #include "backends/file_backend.h"
 #include "backends/memory_backend.h"
+#include "tests/support/gpg_home.h"
 
 namespace dupfs {
 namespace {
 
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string templ = std::filesystem::temp_directory_path() / "dupfs-backend-XXXXXX";
-    path_ = ::mkdtemp(templ.data());
-  }
-  ~ScratchDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ScratchDir = test::TempDir;
 
 // The same contract checks for every implementation.
 void check_contract(Backend& b) {
