@@ -291,6 +291,11 @@ Result<std::shared_ptr<const std::vector<SigEntry>>> Archive::layer_from_volumes
   return std::shared_ptr<const std::vector<SigEntry>>(std::move(out));
 }
 
+std::shared_ptr<Snapshot> Archive::snapshot_if_built(size_t i) {
+  SnapshotSpec& spec = *specs_.at(i);
+  return spec.ready ? spec.built : nullptr;
+}
+
 Result<std::shared_ptr<Snapshot>> Archive::snapshot(size_t i) {
   SnapshotSpec& spec = *specs_.at(i);
   std::call_once(spec.once, [&] {

@@ -5,6 +5,7 @@
 // open().
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -43,6 +44,8 @@ class Archive {
   int64_t snapshot_time(size_t i) const { return specs_.at(i)->time; }
   // The tree of set i, built from its signatures on first use.
   Result<std::shared_ptr<Snapshot>> snapshot(size_t i);
+  // The tree of set i if it was built already, else null (never builds).
+  std::shared_ptr<Snapshot> snapshot_if_built(size_t i);
   BlockCache& cache() { return *cache_; }
   VolumeStore& store() { return *store_; }
   const Backend& backend() const { return *backend_; }
@@ -69,6 +72,7 @@ class Archive {
     std::vector<std::shared_ptr<SetLayer>> layers;  // the full's first
     std::once_flag once;
     std::shared_ptr<Snapshot> built;
+    std::atomic<bool> ready{false};  // `built` or `error` is set
     std::optional<Error> error;
   };
   Result<std::shared_ptr<const std::vector<SigEntry>>> layer_from_volumes(const SetVolumes& set);

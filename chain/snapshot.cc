@@ -169,22 +169,8 @@ Result<std::shared_ptr<const FileVersion>> Snapshot::resolve(uint32_t id) {
     }
     return found;
   };
-  auto changed_in = [&](const SetVolumes& set) {
-    if (!set.changes) return true;
-    return std::binary_search(set.changes->begin(), set.changes->end(), index,
-                              [](const auto& a, const auto& b) {
-                                if constexpr (std::is_same_v<std::decay_t<decltype(a)>, Index>) {
-                                  return a < b.index;
-                                } else {
-                                  return a.index < b;
-                                }
-                              });
-  };
   // Look only in the sets that touched the path; their volumes decode in parallel.
-  std::vector<size_t> touched;
-  for (size_t s = 0; s < sets_.size(); ++s) {
-    if (s == 0 || changed_in(sets_[s])) touched.push_back(s);
-  }
+  std::vector<size_t> touched = sets_touching(index);
   std::vector<std::future<Result<std::vector<Found>>>> pending;
   for (size_t i = 1; i < touched.size(); ++i) {
     pending.push_back(std::async(std::launch::async, entries_in, std::cref(sets_[touched[i]])));
@@ -254,6 +240,44 @@ Result<std::shared_ptr<const FileVersion>> Snapshot::resolve(uint32_t id) {
   std::lock_guard lock(mu_);
   auto [it, inserted] = files_.emplace(id, std::move(version));
   return it->second;
+}
+
+std::vector<size_t> Snapshot::sets_touching(const Index& index) const {
+  std::vector<size_t> touched{0};  // the full set holds every path of the chain's start
+  for (size_t s = 1; s < sets_.size(); ++s) {
+    const auto& changes = sets_[s].changes;
+    bool touches =
+        !changes || std::binary_search(
+                        changes->begin(), changes->end(), index, [](const auto& a, const auto& b) {
+                          if constexpr (std::is_same_v<std::decay_t<decltype(a)>, Index>) {
+                            return a < b.index;
+                          } else {
+                            return a.index < b;
+                          }
+                        });
+    if (touches) touched.push_back(s);
+  }
+  return touched;
+}
+
+std::optional<uint64_t> Snapshot::file_size_if_ready(uint32_t id) {
+  if (nodes_[id].type != TarType::kFile) return 0;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = files_.find(id); it != files_.end()) return it->second->size();
+  }
+  const Index index = index_of(id);
+  for (size_t s : sets_touching(index)) {
+    for (int number : volumes_for_prefix(*sets_[s].manifest, index)) {
+      auto vid = sets_[s].volume_ids.find(number);
+      if (vid == sets_[s].volume_ids.end() || !store_.catalog_covers(vid->second, index)) {
+        return std::nullopt;
+      }
+    }
+  }
+  auto version = resolve(id);
+  if (!version) return std::nullopt;
+  return (*version)->size();
 }
 
 Result<uint64_t> Snapshot::file_size(uint32_t id) {

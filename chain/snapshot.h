@@ -82,11 +82,16 @@ class Snapshot {
 
   // Size of a regular file (0 for other types). May decode volumes.
   Result<uint64_t> file_size(uint32_t id);
+  // The size when it is known, or can be known without waiting for a volume to decode;
+  // nullopt otherwise (and on errors, which file_size reports).
+  std::optional<uint64_t> file_size_if_ready(uint32_t id);
   // Reads up to `length` bytes at `offset` of a regular file; fewer only at its end.
   Result<size_t> read(uint32_t id, uint64_t offset, char* out, size_t length);
 
  private:
   Result<std::shared_ptr<const FileVersion>> resolve(uint32_t id);
+  // The sets whose volumes may hold entries for `index`, oldest first (always the full).
+  std::vector<size_t> sets_touching(const Index& index) const;
 
   int64_t time_;
   std::vector<Node> nodes_;

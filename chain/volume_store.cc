@@ -439,6 +439,13 @@ Result<std::vector<CatalogEntry>> VolumeStore::entries_for(uint32_t id, const In
   return std::vector<CatalogEntry>(lo, hi);
 }
 
+bool VolumeStore::catalog_covers(uint32_t id, const Index& index) {
+  Volume& v = vol(id);
+  std::lock_guard lock(v.mu);
+  if (v.failed || v.catalog_error) return false;
+  return v.catalog_complete || (!v.catalog.empty() && index < v.catalog.back().name.index);
+}
+
 Result<std::vector<CatalogEntry>> VolumeStore::catalog(uint32_t id) {
   Volume& v = vol(id);
   std::unique_lock lock(v.mu);

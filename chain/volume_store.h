@@ -59,6 +59,9 @@ class VolumeStore {
   // (or damaged before that point).
   Result<std::vector<CatalogEntry>> entries_for(uint32_t volume, const Index& index);
 
+  // True when entries_for(volume, index) would answer without waiting (false when damaged).
+  bool catalog_covers(uint32_t volume, const Index& index);
+
   // Every entry of `volume` (decodes all of it).
   Result<std::vector<CatalogEntry>> catalog(uint32_t volume);
 

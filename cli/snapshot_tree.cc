@@ -61,7 +61,11 @@ Result<SnapshotTree::Located> SnapshotTree::locate(uint64_t ino) const {
 Result<fs::Attr> SnapshotTree::node_attr(size_t snapshot, uint32_t id) {
   auto built = archive_.snapshot(snapshot);
   if (!built) return std::unexpected(built.error());
-  auto& snap = **built;
+  return node_attr(snapshot, **built, id, true);
+}
+
+Result<fs::Attr> SnapshotTree::node_attr(size_t snapshot, chain::Snapshot& snap, uint32_t id,
+                                         bool wait) {
   const chain::Node& n = snap.node(id);
   fs::Attr a;
   a.ino = ino_of(snapshot, id);
@@ -86,6 +90,12 @@ Result<fs::Attr> SnapshotTree::node_attr(size_t snapshot, uint32_t id) {
       break;
     case chain::TarType::kFile:
     case chain::TarType::kHardlink: {
+      if (!wait) {
+        auto size = snap.file_size_if_ready(id);
+        if (!size) return error(ErrorKind::kNotFound, "size not known yet");
+        a.size = *size;
+        break;
+      }
       auto size = snap.file_size(id);
       if (!size) return std::unexpected(size.error());
       a.size = *size;
@@ -95,6 +105,20 @@ Result<fs::Attr> SnapshotTree::node_attr(size_t snapshot, uint32_t id) {
       break;
   }
   return a;
+}
+
+std::optional<fs::Attr> SnapshotTree::attr_if_ready(uint64_t ino) {
+  if (ino == kRootIno || ino == kSnapshotsIno || ino == kLatestIno) {
+    auto a = getattr(ino);
+    return a ? std::optional<fs::Attr>(*a) : std::nullopt;
+  }
+  size_t s = (ino >> 32) - 1;
+  if ((ino >> 32) == 0 || s >= archive_.snapshot_count()) return std::nullopt;
+  auto snap = archive_.snapshot_if_built(s);
+  uint32_t id = static_cast<uint32_t>(ino & 0xffffffffu);
+  if (!snap || id >= snap->node_count()) return std::nullopt;
+  auto a = node_attr(s, *snap, id, false);
+  return a ? std::optional<fs::Attr>(*a) : std::nullopt;
 }
 
 Result<fs::Attr> SnapshotTree::getattr(uint64_t ino) {

@@ -4,6 +4,7 @@
 // Inode numbers: 1 root, 2 /snapshots, 3 latest; node n of snapshot i is ((i + 1) << 32) | n.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@ class SnapshotTree : public fs::Tree {
 
   Result<fs::Attr> lookup(uint64_t parent, std::string_view name) override;
   Result<fs::Attr> getattr(uint64_t ino) override;
+  std::optional<fs::Attr> attr_if_ready(uint64_t ino) override;
   Status readdir(uint64_t ino, uint64_t offset, const fs::DirFiller& add) override;
   Result<std::string> readlink(uint64_t ino) override;
   Result<size_t> read(uint64_t ino, uint64_t offset, char* buf, size_t size) override;
@@ -35,6 +37,8 @@ class SnapshotTree : public fs::Tree {
     return (static_cast<uint64_t>(snapshot + 1) << 32) | node;
   }
   Result<fs::Attr> node_attr(size_t snapshot, uint32_t node);
+  // `wait` false: kNotFound instead of waiting for a regular file's size.
+  Result<fs::Attr> node_attr(size_t snapshot, chain::Snapshot& snap, uint32_t node, bool wait);
   fs::Attr dir_attr(uint64_t ino, uint32_t mode) const;
 
   chain::Archive& archive_;

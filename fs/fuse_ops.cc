@@ -49,9 +49,9 @@ void reply_error(fuse_req_t req, const Error& e) {
 
 void op_init(void* userdata, struct fuse_conn_info* conn) {
   auto& s = *static_cast<Session*>(userdata);
-  // Plain readdir: sizes of regular files may need a volume decode, so attributes are only
-  // computed when a name is looked up, in the order tools walk the tree.
-  conn->want &= ~FUSE_CAP_READDIRPLUS;
+  // readdirplus answers a directory's entries with their attributes where they are at hand
+  // (see op_readdirplus), sparing a lookup round trip per entry.
+  if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
   conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
   if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
@@ -123,6 +123,24 @@ void op_opendir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   fuse_reply_open(req, fi);
 }
 
+// Offers "." and ".." (offsets 0 and 1), then the tree's entries from offset 2, to `add` until
+// the buffer is full, and sends the reply.
+void reply_entries(fuse_req_t req, fuse_ino_t ino, off_t off, const DirFiller& add,
+                   const std::vector<char>& buf, const size_t& used) {
+  uint64_t pos = static_cast<uint64_t>(off);
+  if (pos == 0 && !add(".", ino, S_IFDIR, 1)) return (void)fuse_reply_buf(req, buf.data(), used);
+  if (pos <= 1) {
+    if (!add("..", ino, S_IFDIR, 2)) return (void)fuse_reply_buf(req, buf.data(), used);
+    pos = 2;
+  }
+  auto st = tree(req).readdir(ino, pos - 2,
+                              [&](std::string_view name, uint64_t e, uint32_t mode, uint64_t next) {
+                                return add(name, e, mode, next + 2);
+                              });
+  if (!st) return reply_error(req, st.error());
+  fuse_reply_buf(req, buf.data(), used);
+}
+
 void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
   std::vector<char> buf(size);
   size_t used = 0;
@@ -137,19 +155,38 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fil
     used += len;
     return true;
   };
-  // Offsets 0 and 1 are "." and ".."; the tree's entries follow from 2.
-  uint64_t pos = static_cast<uint64_t>(off);
-  if (pos == 0 && !add(".", ino, S_IFDIR, 1)) return (void)fuse_reply_buf(req, buf.data(), used);
-  if (pos <= 1) {
-    if (!add("..", ino, S_IFDIR, 2)) return (void)fuse_reply_buf(req, buf.data(), used);
-    pos = 2;
-  }
-  auto st = tree(req).readdir(ino, pos - 2,
-                              [&](std::string_view name, uint64_t e, uint32_t mode, uint64_t next) {
-                                return add(name, e, mode, next + 2);
-                              });
-  if (!st) return reply_error(req, st.error());
-  fuse_reply_buf(req, buf.data(), used);
+  reply_entries(req, ino, off, add, buf, used);
+}
+
+// Like op_readdir, with attributes for the entries whose attributes are at hand without
+// waiting (directories, links, devices, files whose volumes are catalogued). The others go out
+// with node id 0, which tells the kernel to look them up when they are used: sizes of regular
+// files may need a volume decoded, and listing a directory must not wait for that.
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  std::vector<char> buf(size);
+  size_t used = 0;
+  auto add = [&](std::string_view name, uint64_t entry_ino, uint32_t mode, uint64_t next) {
+    fuse_entry_param e{};
+    std::optional<Attr> attr;
+    if (name != "." && name != "..") attr = tree(req).attr_if_ready(entry_ino);
+    if (attr) {
+      e.ino = attr->ino;
+      e.generation = 1;
+      e.attr = to_stat(*attr);
+      e.attr_timeout = kTimeout;
+      e.entry_timeout = kTimeout;
+    } else {
+      e.attr.st_ino = entry_ino;
+      e.attr.st_mode = mode;
+    }
+    std::string n(name);
+    size_t len = fuse_add_direntry_plus(req, buf.data() + used, size - used, n.c_str(), &e,
+                                        static_cast<off_t>(next));
+    if (len > size - used) return false;
+    used += len;
+    return true;
+  };
+  reply_entries(req, ino, off, add, buf, used);
 }
 
 void op_statfs(fuse_req_t req, fuse_ino_t) {
@@ -215,6 +252,7 @@ fuse_lowlevel_ops make_operations() {
   ops.read = op_read;
   ops.opendir = op_opendir;
   ops.readdir = op_readdir;
+  ops.readdirplus = op_readdirplus;
   ops.statfs = op_statfs;
   ops.access = op_access;
   ops.getxattr = op_getxattr;

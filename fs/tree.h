@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -40,6 +41,8 @@ class Tree {
 
   virtual Result<Attr> lookup(uint64_t parent, std::string_view name) = 0;
   virtual Result<Attr> getattr(uint64_t ino) = 0;
+  // The attributes when they are at hand without waiting (for readdirplus); nullopt otherwise.
+  virtual std::optional<Attr> attr_if_ready(uint64_t ino) = 0;
   // Entries of a directory from position `offset` (0 = the first entry after "." and "..").
   virtual Status readdir(uint64_t ino, uint64_t offset, const DirFiller& add) = 0;
   virtual Result<std::string> readlink(uint64_t ino) = 0;
