@@ -45,10 +45,10 @@ Result<std::vector<SigEntry>> read_sigtar(std::string_view tar) {
   return std::move(visitor.entries);
 }
 
-std::vector<SigEntry> merge_signatures(const std::vector<std::vector<SigEntry>>& layers) {
+std::vector<SigEntry> merge_signatures(const std::vector<SigLayer>& layers) {
   std::map<Index, const SigEntry*> merged;
   for (const auto& layer : layers) {
-    for (const auto& e : layer) {
+    for (const auto& e : *layer) {
       if (e.kind == EntryKind::kDeleted) {
         merged.erase(e.index);
       } else {

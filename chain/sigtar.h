@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,7 @@ Result<std::vector<SigEntry>> read_sigtar(std::string_view tar);
 
 // The tree after applying `layers` in order (full signatures first): for each index the entry
 // from the newest layer wins and deleted entries remove the path. Sorted by index.
-std::vector<SigEntry> merge_signatures(const std::vector<std::vector<SigEntry>>& layers);
+using SigLayer = std::shared_ptr<const std::vector<SigEntry>>;
+std::vector<SigEntry> merge_signatures(const std::vector<SigLayer>& layers);
 
 }  // namespace dupfs::chain

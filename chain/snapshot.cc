@@ -61,22 +61,7 @@ Snapshot::Snapshot(int64_t time,
                    std::vector<SetVolumes> sets, VolumeStore& store, VersionCache& versions,
                    bool numeric_owner)
     : time_(time), sets_(std::move(sets)), store_(store), versions_(versions) {
-  std::vector<SigEntry> entries;
-  {
-    // The newest layer's entry for each path wins; deleted entries remove the path.
-    std::map<Index, const SigEntry*> merged;
-    for (const auto& layer : layers) {
-      for (const auto& e : *layer) {
-        if (e.kind == EntryKind::kDeleted) {
-          merged.erase(e.index);
-        } else {
-          merged[e.index] = &e;
-        }
-      }
-    }
-    entries.reserve(merged.size());
-    for (const auto& [index, e] : merged) entries.push_back(*e);
-  }
+  const std::vector<SigEntry> entries = merge_signatures(layers);
   OwnerMap owners;
   nodes_.push_back(Node{});  // the root, until its entry (index ()) fills it in
   nodes_[0].mode = 0755;
