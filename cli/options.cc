@@ -33,7 +33,12 @@ Result<uint64_t> parse_size(const std::string& text) {
 }
 
 std::optional<std::string> passphrase_for(const Backend& backend) {
-  if (const char* p = std::getenv("PASSPHRASE")) return std::string(p);
+  if (const char* p = std::getenv("PASSPHRASE")) {
+    std::string passphrase(p);
+    // gpg and any other child process must not inherit it.
+    ::unsetenv("PASSPHRASE");
+    return passphrase;
+  }
   if (!::isatty(STDIN_FILENO)) return std::nullopt;
   auto names = backend.list();
   if (!names) return std::nullopt;

@@ -13,8 +13,9 @@ namespace dupfs::cli {
 // "512M", "1G", "64K", "123" (bytes). kInvalidArgument otherwise.
 Result<uint64_t> parse_size(const std::string& text);
 
-// PASSPHRASE from the environment, else a prompt on the terminal when the location holds
-// encrypted files and one is attached; nullopt otherwise.
+// PASSPHRASE from the environment (then removed from it, so child processes never see it),
+// else a prompt on the terminal when the location holds encrypted files and one is attached;
+// nullopt otherwise.
 std::optional<std::string> passphrase_for(const Backend& backend);
 
 // ~/.cache/dupfs/<id of the URL> (XDG_CACHE_HOME respected).
