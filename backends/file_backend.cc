@@ -9,6 +9,8 @@
 #include <cstring>
 #include <random>
 
+#include "backends/fd.h"
+
 namespace dupfs {
 namespace {
 
@@ -18,20 +20,6 @@ std::unexpected<Error> errno_error(int err, std::string_view what, const std::st
                                                      : ErrorKind::kIoError;
   return error(kind, "{} {}: {}", what, path, std::strerror(err));
 }
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 }  // namespace
 
@@ -61,7 +49,7 @@ Result<uint64_t> FileBackend::size(const std::string& name) const {
 
 Result<std::string> FileBackend::read_range(const std::string& name, uint64_t offset,
                                             size_t length) const {
-  Fd fd(::open(path(name).c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path(name).c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return errno_error(errno, "cannot open", path(name));
   std::string out(length, '\0');
   size_t got = 0;
@@ -86,7 +74,7 @@ Status FileBackend::write(const std::string& name, std::string_view data) {
   }
   std::string tmp = fmt::format("{}/.{}.dupfs-tmp.{}", dir_, name, std::random_device{}());
   {
-    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
     if (fd.get() < 0) return errno_error(errno, "cannot create", tmp);
     size_t done = 0;
     while (done < data.size()) {

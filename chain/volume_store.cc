@@ -46,6 +46,24 @@ namespace {
 
 constexpr char kCatalogMagic[] = "dupfs-catalog-1\n";
 
+// Counts one wait and adds its duration (µs) to the statistics when it goes out of scope.
+class WaitTimer {
+ public:
+  WaitTimer(std::atomic<uint64_t>& count, std::atomic<uint64_t>& micros)
+      : count_(count), micros_(micros), start_(std::chrono::steady_clock::now()) {}
+  ~WaitTimer() {
+    ++count_;
+    micros_ += std::chrono::duration_cast<std::chrono::microseconds>(
+                   std::chrono::steady_clock::now() - start_)
+                   .count();
+  }
+
+ private:
+  std::atomic<uint64_t>& count_;
+  std::atomic<uint64_t>& micros_;
+  std::chrono::steady_clock::time_point start_;
+};
+
 bool index_less(const CatalogEntry& e, const Index& i) { return e.name.index < i; }
 bool index_greater(const Index& i, const CatalogEntry& e) { return i < e.name.index; }
 
@@ -355,14 +373,12 @@ Result<Block> VolumeStore::block(uint32_t id, uint64_t index) {
     }
     pass->want_until = std::max(pass->want_until, index + 1);
     v.cv.notify_all();
-    auto start = std::chrono::steady_clock::now();
-    v.cv.wait(lock, [&] {
-      return pass->next_block > index || pass->done || pass->cancel || v.failed.has_value();
-    });
-    ++block_waits_;
-    block_wait_us_ += std::chrono::duration_cast<std::chrono::microseconds>(
-                          std::chrono::steady_clock::now() - start)
-                          .count();
+    {
+      WaitTimer timer(block_waits_, block_wait_us_);
+      v.cv.wait(lock, [&] {
+        return pass->next_block > index || pass->done || pass->cancel || v.failed.has_value();
+      });
+    }
     if (pass->done && pass->error && pass->next_block <= index) {
       return std::unexpected(*pass->error);
     }
@@ -406,12 +422,8 @@ Status VolumeStore::wait_for_catalog(uint32_t id, std::unique_lock<std::mutex>& 
     }
     ++pass->unbounded;
     v.cv.notify_all();
-    auto start = std::chrono::steady_clock::now();
+    WaitTimer timer(catalog_waits_, catalog_wait_us_);
     v.cv.wait(lock, [&] { return covered() || pass->done || pass->cancel || v.failed; });
-    ++catalog_waits_;
-    catalog_wait_us_ += std::chrono::duration_cast<std::chrono::microseconds>(
-                            std::chrono::steady_clock::now() - start)
-                            .count();
     --pass->unbounded;
   }
   if (v.failed) return std::unexpected(*v.failed);

@@ -23,6 +23,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tests/support/temp_dir.h"
+
 namespace dupfs::chain {
 namespace {
 
@@ -1012,24 +1014,8 @@ TEST(TarParser, CorruptionErrorSticksAcrossFeeds) {
 // ---------------------------------------------------------------------------------------------
 // Real archives from Python's tarfile and GNU tar.
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "dupfs-tar-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using test::TempDir;
+namespace fs = std::filesystem;
 
 void write_file(const std::filesystem::path& path, std::string_view data) {
   std::ofstream out(path, std::ios::binary);
@@ -1090,9 +1076,9 @@ struct PythonMember {
 };
 
 std::vector<PythonMember> python_list(const TempDir& dir, const std::filesystem::path& archive) {
-  write_file(dir.path() / "lister.py", kPythonLister);
+  write_file(fs::path(dir.file("lister.py")), kPythonLister);
   std::istringstream lines(
-      run("/usr/bin/python3 " + (dir.path() / "lister.py").string() + " " + archive.string()));
+      run("/usr/bin/python3 " + dir.file("lister.py") + " " + archive.string()));
   std::vector<PythonMember> members;
   std::string line;
   while (std::getline(lines, line)) {
@@ -1211,10 +1197,9 @@ class TarPythonArchive : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(TarPythonArchive, MatchesPythonsOwnReading) {
   TempDir dir;
-  const auto archive = dir.path() / "out.tar";
-  write_file(dir.path() / "writer.py", kPythonWriter);
-  run("/usr/bin/python3 " + (dir.path() / "writer.py").string() + " " + archive.string() + " " +
-      GetParam());
+  const auto archive = fs::path(dir.file("out.tar"));
+  write_file(fs::path(dir.file("writer.py")), kPythonWriter);
+  run("/usr/bin/python3 " + dir.file("writer.py") + " " + archive.string() + " " + GetParam());
   const std::string bytes = read_file(archive);
   const bool pax = GetParam() == "pax";
   if (pax) {
@@ -1289,11 +1274,10 @@ INSTANTIATE_TEST_SUITE_P(TarFormats, TarPythonArchive, ::testing::Values("pax", 
 class TarGnuTarArchive : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(TarGnuTarArchive, MatchesPythonsOwnReading) {
-  namespace fs = std::filesystem;
   const std::string format = GetParam();
   const bool ustar = format == "ustar";
   TempDir dir;
-  const fs::path root = dir.path() / "snapshot";
+  const fs::path root = fs::path(dir.file("snapshot"));
   const std::string deep = std::string(60, 'd') + "/" + std::string(60, 'e');
   fs::create_directories(root / deep);
   write_file(root / "empty", "");
@@ -1312,12 +1296,11 @@ TEST_P(TarGnuTarArchive, MatchesPythonsOwnReading) {
     if (p.is_symlink()) continue;
     fs::permissions(p.path(), p.is_directory() ? fs::perms(0755) : fs::perms(0640));
   }
-  const fs::path archive = dir.path() / "out.tar";
+  const fs::path archive = fs::path(dir.file("out.tar"));
   run(fmt::format(
       "LC_ALL=C /usr/bin/tar --format={} --sort=name --mtime=@1700000000 --owner=alice:{} "
       "--group=staff:{} -cf {} -C {} snapshot",
-      format, ustar ? 1000 : 3000000, ustar ? 1001 : 3000001, archive.string(),
-      dir.path().string()));
+      format, ustar ? 1000 : 3000000, ustar ? 1001 : 3000001, archive.string(), dir.path()));
 
   const Outcome o = parse_like_python(dir, archive);
   EXPECT_TRUE(o.at_end_marker);

@@ -16,6 +16,7 @@
 #include "tests/support/duplicity.h"
 #include "tests/support/process.h"
 #include "tests/support/source_tree.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/tree.h"
 
 namespace dupfs::test {
@@ -29,27 +30,6 @@ using ::testing::SizeIs;
 using ::testing::StartsWith;
 namespace ek = every_kind;
 using namespace std::chrono_literals;
-
-// A private temp dir, removed with everything in it.
-class LocalTempDir {
- public:
-  LocalTempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "dupfs-support-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~LocalTempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  LocalTempDir(const LocalTempDir&) = delete;
-  LocalTempDir& operator=(const LocalTempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string operator/(std::string_view rel) const { return path_ + "/" + std::string(rel); }
-
- private:
-  std::string path_;
-};
 
 const EntryInfo& at(const Tree& tree, std::string_view path) {
   auto it = tree.find(std::string(path));
@@ -137,9 +117,9 @@ TEST(SupportSelfTestRun, ReturnsWhenTheChildExitsEvenIfADescendantKeepsThePipes)
 // make_every_kind_tree, scan_tree, diff_trees
 
 TEST(SupportSelfTestTree, EveryKindTreeHasEveryKind) {
-  LocalTempDir tmp;
-  make_every_kind_tree(tmp / "src");
-  Tree tree = scan_tree(tmp / "src");
+  TempDir tmp{"dupfs-support-"};
+  make_every_kind_tree(tmp.file("src"));
+  Tree tree = scan_tree(tmp.file("src"));
 
   EXPECT_EQ(at(tree, ".").type, 'd');
   EXPECT_EQ(at(tree, ek::kEmptyFile).type, 'f');
@@ -199,8 +179,8 @@ TEST(SupportSelfTestTree, EveryKindTreeHasEveryKind) {
 
   EXPECT_EQ(at(tree, ek::kHardlinkA).sha256_hex, at(tree, ek::kHardlinkB).sha256_hex);
   struct stat a, b;
-  ASSERT_EQ(::stat((tmp / "src/" + std::string(ek::kHardlinkA)).c_str(), &a), 0);
-  ASSERT_EQ(::stat((tmp / "src/" + std::string(ek::kHardlinkB)).c_str(), &b), 0);
+  ASSERT_EQ(::stat((tmp.file("src/") + std::string(ek::kHardlinkA)).c_str(), &a), 0);
+  ASSERT_EQ(::stat((tmp.file("src/") + std::string(ek::kHardlinkB)).c_str(), &b), 0);
   EXPECT_EQ(a.st_ino, b.st_ino);
 
   // Fixed, distinct mtimes (a hard-linked pair shares one inode, so one mtime).
@@ -219,52 +199,52 @@ TEST(SupportSelfTestTree, EveryKindTreeHasEveryKind) {
 }
 
 TEST(SupportSelfTestTree, BuildsAreDeterministic) {
-  LocalTempDir tmp;
-  make_every_kind_tree(tmp / "one");
-  make_every_kind_tree(tmp / "two");
-  EXPECT_TRUE(trees_match(scan_tree(tmp / "one"), scan_tree(tmp / "two")));
+  TempDir tmp{"dupfs-support-"};
+  make_every_kind_tree(tmp.file("one"));
+  make_every_kind_tree(tmp.file("two"));
+  EXPECT_TRUE(trees_match(scan_tree(tmp.file("one")), scan_tree(tmp.file("two"))));
 
-  make_random_text_tree(tmp / "r1", 60, 42);
-  make_random_text_tree(tmp / "r2", 60, 42);
-  make_random_text_tree(tmp / "r3", 60, 43);
-  Tree r1 = scan_tree(tmp / "r1");
+  make_random_text_tree(tmp.file("r1"), 60, 42);
+  make_random_text_tree(tmp.file("r2"), 60, 42);
+  make_random_text_tree(tmp.file("r3"), 60, 43);
+  Tree r1 = scan_tree(tmp.file("r1"));
   size_t files =
       std::count_if(r1.begin(), r1.end(), [](auto& kv) { return kv.second.type == 'f'; });
   EXPECT_EQ(files, 60u);
   EXPECT_GT(r1.size(), 60u + 5);  // plus directories
-  EXPECT_TRUE(trees_match(r1, scan_tree(tmp / "r2")));
-  EXPECT_THAT(diff_trees(r1, scan_tree(tmp / "r3")), Not(IsEmpty()));
+  EXPECT_TRUE(trees_match(r1, scan_tree(tmp.file("r2"))));
+  EXPECT_THAT(diff_trees(r1, scan_tree(tmp.file("r3"))), Not(IsEmpty()));
 }
 
 TEST(SupportSelfTestTree, CopyIsEqualAndChangesAreReportedPrecisely) {
-  LocalTempDir tmp;
-  make_every_kind_tree(tmp / "src");
-  std::vector<std::string> cp{"cp", "-a", tmp / "src", tmp / "copy"};
+  TempDir tmp{"dupfs-support-"};
+  make_every_kind_tree(tmp.file("src"));
+  std::vector<std::string> cp{"cp", "-a", tmp.file("src"), tmp.file("copy")};
   auto r = run(cp);
   ASSERT_TRUE(r.ok()) << describe(cp, r);
-  Tree src = scan_tree(tmp / "src");
-  EXPECT_TRUE(trees_match(src, scan_tree(tmp / "copy")));
+  Tree src = scan_tree(tmp.file("src"));
+  EXPECT_TRUE(trees_match(src, scan_tree(tmp.file("copy"))));
 
   // One byte in the middle of the big file, size and mtime kept: exactly one difference.
-  std::string big = tmp / "copy/" + std::string(ek::kBigFile);
+  std::string big = tmp.file("copy/") + std::string(ek::kBigFile);
   std::string data = read_file(big);
   data[data.size() / 2] ^= 1;
   write_file(big, data);
   set_mtime(big, at(src, ek::kBigFile).mtime);
-  EXPECT_THAT(diff_trees(src, scan_tree(tmp / "copy")),
+  EXPECT_THAT(diff_trees(src, scan_tree(tmp.file("copy"))),
               ElementsAre(StartsWith("big.bin: content sha256 ")));
 
   // Metadata changes, each reported against its (escaped) path.
-  std::string bad = tmp / "copy/" + std::string(ek::kNonUtf8Name);
+  std::string bad = tmp.file("copy/") + std::string(ek::kNonUtf8Name);
   ASSERT_EQ(::chmod(bad.c_str(), 0600), 0);
-  std::string deleted = tmp / "copy/" + std::string(ek::kNestedFile);
+  std::string deleted = tmp.file("copy/") + std::string(ek::kNestedFile);
   ASSERT_EQ(::unlink(deleted.c_str()), 0);
-  write_file(tmp / "copy/new file.txt", "new\n");
-  ASSERT_EQ(::lchown((tmp / "copy/" + std::string(ek::kSymlink)).c_str(), 1, 2), 0);
+  write_file(tmp.file("copy/new file.txt"), "new\n");
+  ASSERT_EQ(::lchown((tmp.file("copy/") + std::string(ek::kSymlink)).c_str(), 1, 2), 0);
   // Symlink mtimes are always ignored.
-  set_mtime(tmp / "copy/" + std::string(ek::kDanglingSymlink), 1);
+  set_mtime(tmp.file("copy/") + std::string(ek::kDanglingSymlink), 1);
 
-  Tree copy = scan_tree(tmp / "copy");
+  Tree copy = scan_tree(tmp.file("copy"));
   auto diffs = diff_trees(src, copy, {.ignore_dir_mtime = true});
   EXPECT_THAT(diffs, ElementsAre(StartsWith("big.bin: content sha256 "),
                                  StartsWith("missing: dir/sub/deeper/nested.txt (f 0644 0:0"),
@@ -279,17 +259,17 @@ TEST(SupportSelfTestTree, CopyIsEqualAndChangesAreReportedPrecisely) {
   EXPECT_FALSE(trees_match(src, copy));
 
   // Sockets and the root can be ignored.
-  ASSERT_EQ(::unlink((tmp / "copy/" + std::string(ek::kSocket)).c_str()), 0);
-  copy = scan_tree(tmp / "copy");
+  ASSERT_EQ(::unlink((tmp.file("copy/") + std::string(ek::kSocket)).c_str()), 0);
+  copy = scan_tree(tmp.file("copy"));
   EXPECT_THAT(diff_trees(src, copy, {.ignore_dir_mtime = true}),
               testing::Contains(StartsWith("missing: socket (s ")));
   EXPECT_THAT(diff_trees(src, copy, {.ignore_dir_mtime = true, .ignore_sockets = true}), SizeIs(5));
 }
 
 TEST(SupportSelfTestTree, ScanWithoutHashOrDirMtimes) {
-  LocalTempDir tmp;
-  make_every_kind_tree(tmp / "src");
-  Tree t = scan_tree(tmp / "src", {.compare_dir_mtime = false, .hash = false});
+  TempDir tmp{"dupfs-support-"};
+  make_every_kind_tree(tmp.file("src"));
+  Tree t = scan_tree(tmp.file("src"), {.compare_dir_mtime = false, .hash = false});
   for (const auto& [path, e] : t) {
     EXPECT_EQ(e.sha256_hex, "") << escape_bytes(path);
     if (e.type == 'd') {
@@ -297,33 +277,34 @@ TEST(SupportSelfTestTree, ScanWithoutHashOrDirMtimes) {
     }
   }
   EXPECT_EQ(at(t, ek::kBigFile).size, ek::kBigSize);
-  EXPECT_THROW(scan_tree(tmp / "does-not-exist"), std::system_error);
+  EXPECT_THROW(scan_tree(tmp.file("does-not-exist")), std::system_error);
 }
 
 // ---------------------------------------------------------------------------------------------
 // The oracle: duplicity full backup and restore of the every-kind tree.
 
 TEST(SupportSelfTestDuplicity, FullBackupAndRestoreReproduceTheTree) {
-  LocalTempDir tmp;
-  std::string src = tmp / "src";
+  TempDir tmp{"dupfs-support-"};
+  std::string src = tmp.file("src");
   make_every_kind_tree(src);
-  ASSERT_EQ(::mkdir((tmp / "home").c_str(), 0700), 0);
-  std::map<std::string, std::string> env{{"HOME", tmp / "home"}};
-  std::string url = "file://" + (tmp / "backup");
+  ASSERT_EQ(::mkdir((tmp.file("home")).c_str(), 0700), 0);
+  std::map<std::string, std::string> env{{"HOME", tmp.file("home")}};
+  std::string url = "file://" + (tmp.file("backup"));
 
   auto r = duplicity(
-      {"full", "--no-encryption", "--volsize", "1", "--archive-dir", tmp / "cache", src, url}, env);
+      {"full", "--no-encryption", "--volsize", "1", "--archive-dir", tmp.file("cache"), src, url},
+      env);
   ASSERT_TRUE(r.ok()) << r.out << r.err;
 
   // 3.5 MiB of incompressible data with 1 MiB volumes: at least four difftar volumes.
   int volumes = 0;
-  for (const auto& f : std::filesystem::directory_iterator(tmp / "backup")) {
+  for (const auto& f : std::filesystem::directory_iterator(tmp.file("backup"))) {
     if (f.path().filename().string().find(".difftar.gz") != std::string::npos) ++volumes;
   }
   EXPECT_GE(volumes, 4);
 
-  std::string restored = tmp / "restored";
-  r = duplicity_restore(url, restored, "", {"--no-encryption", "--archive-dir", tmp / "cache"},
+  std::string restored = tmp.file("restored");
+  r = duplicity_restore(url, restored, "", {"--no-encryption", "--archive-dir", tmp.file("cache")},
                         env);
   ASSERT_TRUE(r.ok()) << r.out << r.err;
 
@@ -340,10 +321,10 @@ TEST(SupportSelfTestDuplicity, FullBackupAndRestoreReproduceTheTree) {
   EXPECT_EQ(at(actual, ek::kHardlinkA).sha256_hex, at(actual, ek::kHardlinkB).sha256_hex);
 
   // The helper also finds the archive dir through HOME when the caller passes none.
-  r = duplicity_restore(url, tmp / "restored2", "", {"--no-encryption"}, env);
+  r = duplicity_restore(url, tmp.file("restored2"), "", {"--no-encryption"}, env);
   ASSERT_TRUE(r.ok()) << r.out << r.err;
-  EXPECT_TRUE(std::filesystem::exists(tmp / "home/.cache/duplicity"));
-  EXPECT_TRUE(trees_match(actual, scan_tree(tmp / "restored2")));
+  EXPECT_TRUE(std::filesystem::exists(tmp.file("home/.cache/duplicity")));
+  EXPECT_TRUE(trees_match(actual, scan_tree(tmp.file("restored2"))));
   EXPECT_THROW(duplicity({"collection-status", url}, {}), std::invalid_argument);
 }
 

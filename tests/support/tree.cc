@@ -12,22 +12,10 @@
 #include <memory>
 #include <system_error>
 
+#include "backends/fd.h"
+
 namespace dupfs::test {
 namespace {
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 [[noreturn]] void fail(const std::string& what, const std::string& path) {
   throw std::system_error(errno, std::generic_category(),
@@ -130,7 +118,7 @@ void scan_dir(int dirfd, const std::string& root, const std::string& prefix,
     if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) fail("lstat", shown(rel));
     EntryInfo e = info_from_stat(st);
     if (e.type == 'f' && options.hash) {
-      Fd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC));
+      UniqueFd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC));
       if (fd.get() < 0) fail("open", shown(rel));
       e.sha256_hex = sha256_of_fd(fd.get(), shown(rel));
     } else if (e.type == 'l') {
@@ -147,7 +135,7 @@ void scan_dir(int dirfd, const std::string& root, const std::string& prefix,
       e.link_target = std::move(target);
     } else if (e.type == 'd') {
       if (!options.compare_dir_mtime) e.mtime = 0;
-      Fd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      UniqueFd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (fd.get() < 0) fail("open directory", shown(rel));
       scan_dir(fd.get(), root, rel, options, tree);
     }
@@ -179,7 +167,7 @@ std::string escape_bytes(std::string_view s) {
 
 Tree scan_tree(const std::string& root, const ScanOptions& options) {
   Tree tree;
-  Fd fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd.get() < 0) fail("open", root);
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) fail("stat", root);
