@@ -36,23 +36,29 @@ Status make_dirs(const std::string& path) {
   return {};
 }
 
-class MetadataFetcher {
+}  // namespace
+
+// Fetches manifests and signature files: from the local metadata cache when present, else from
+// storage, caching what it decoded. Thread-safe.
+class Archive::MetadataFetcher {
  public:
-  MetadataFetcher(const Backend& backend, const ArchiveOptions& options)
-      : backend_(backend), options_(options) {
+  MetadataFetcher(std::shared_ptr<const Backend> backend, const ArchiveOptions& options)
+      : backend_(std::move(backend)),
+        credentials_(options.credentials),
+        prefixes_(options.prefixes) {
     if (!options.archive_dir.empty()) cache_ = std::make_unique<FileBackend>(options.archive_dir);
   }
 
   // The decoded bytes of a manifest or signature file; from storage when `remote` is set even
   // if a cached copy exists.
   Result<std::string> fetch(const std::string& name, bool remote) const {
-    auto parsed = parse_name(name, options_.prefixes);
+    auto parsed = parse_name(name, prefixes_);
     if (!parsed) return error(ErrorKind::kInvalidArgument, "not a duplicity file: {}", name);
     std::string local = cache_name(name, *parsed);
     if (cache_ && !remote) {
       if (auto cached = decode_object_to_string(*cache_, local, {}); cached) return cached;
     }
-    auto data = decode_object_to_string(backend_, name, options_.credentials);
+    auto data = decode_object_to_string(*backend_, name, credentials_);
     if (!data) return data;
     if (cache_) {
       std::string stored = parsed->manifest ? *data : gzip_compress(*data, 1);
@@ -64,10 +70,13 @@ class MetadataFetcher {
   }
 
  private:
-  const Backend& backend_;
-  const ArchiveOptions& options_;
+  std::shared_ptr<const Backend> backend_;
+  Credentials credentials_;
+  NamePrefixes prefixes_;
   std::unique_ptr<FileBackend> cache_;
 };
+
+namespace {
 
 // The name a volume of `set` would have, from the name of another of its volumes.
 std::string expected_volume_name(const BackupSet& set, int number) {
@@ -117,35 +126,49 @@ Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
     if (options.store.catalog_dir.empty()) options.store.catalog_dir = options.archive_dir;
   }
 
-  // Every complete set's manifest and every signature file of every chain, fetched in
-  // parallel (each gpg call costs a key derivation; see PERFORMANCE.md).
+  // Every signature file of every chain and the newest manifest, fetched in parallel (each
+  // decryption costs a key derivation; see PERFORMANCE.md). The other manifests are read when
+  // a file of their set is first read.
   std::map<int64_t, const SignatureChain*> sig_chain_of;  // full set time -> its signatures
   for (const auto& sc : collection->sig_chains) sig_chain_of[sc.start_time] = &sc;
-  std::vector<std::string> wanted;
+  // The credentials are always checked against storage, even when everything else comes from
+  // the cache: the newest manifest is decrypted from storage whenever it is encrypted.
+  const std::string newest_manifest = collection->chains.back().sets().back()->manifest_name;
+  std::vector<std::string> wanted{newest_manifest};
   for (const auto& chain : collection->chains) {
-    for (const BackupSet* set : chain.sets()) wanted.push_back(set->manifest_name);
     if (auto it = sig_chain_of.find(chain.full.end_time); it != sig_chain_of.end()) {
       wanted.push_back(it->second->full_name);
       for (const auto& n : it->second->inc_names) wanted.push_back(n);
     }
   }
-  // The credentials are always checked against storage, even when everything else comes from
-  // the cache: the newest manifest is decrypted from storage whenever it is encrypted.
-  std::string check_name = collection->chains.back().sets().back()->manifest_name;
-  if (codec_for_name(check_name) != Codec::kGpg) check_name.clear();
-  MetadataFetcher fetcher(*backend, options);
+  auto fetcher = std::make_shared<const MetadataFetcher>(backend, options);
+  const bool check_remote = codec_for_name(newest_manifest) == Codec::kGpg;
+  // Signature files are parsed in the same tasks, in parallel too.
+  struct Fetched {
+    std::string text;  // a manifest's
+    std::shared_ptr<const std::vector<SigEntry>> signatures;
+  };
   std::counting_semaphore<64> slots(4);
-  std::map<std::string, std::future<Result<std::string>>> pending;
+  std::map<std::string, std::future<Result<Fetched>>> pending;
   for (const auto& name : wanted) {
-    bool remote = name == check_name;
-    pending.emplace(name, std::async(std::launch::async, [&fetcher, &slots, name, remote] {
+    bool remote = check_remote && name == newest_manifest;
+    bool sigs = name != newest_manifest;
+    pending.emplace(name, std::async(std::launch::async, [&fetcher, &slots, name, remote, sigs] {
                       slots.acquire();
-                      auto r = fetcher.fetch(name, remote);
+                      auto text = fetcher->fetch(name, remote);
                       slots.release();
-                      return r;
+                      if (!text) return Result<Fetched>(std::unexpected(text.error()));
+                      if (!sigs) return Result<Fetched>(Fetched{std::move(*text), nullptr});
+                      auto entries = read_sigtar(*text);
+                      if (!entries) {
+                        return Result<Fetched>(
+                            error(entries.error().kind, "{}: {}", name, entries.error().message));
+                      }
+                      return Result<Fetched>(Fetched{
+                          {}, std::make_shared<const std::vector<SigEntry>>(std::move(*entries))});
                     }));
   }
-  std::map<std::string, std::string> fetched;
+  std::map<std::string, Fetched> fetched;
   std::optional<Error> auth_error;
   for (auto& [name, fut] : pending) {
     auto r = fut.get();
@@ -162,6 +185,7 @@ Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
 
   auto archive = std::unique_ptr<Archive>(new Archive());
   archive->backend_ = backend;
+  archive->fetcher_ = fetcher;
   archive->cache_ = std::make_unique<BlockCache>(options.cache_size);
   archive->store_ =
       std::make_unique<VolumeStore>(backend, options.credentials, *archive->cache_, options.store);
@@ -169,56 +193,22 @@ Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
   archive->numeric_owner_ = options.numeric_owner;
 
   auto parse_sigs = [&](const std::string& name) -> std::shared_ptr<const std::vector<SigEntry>> {
-    auto text = fetched.find(name);
-    if (text == fetched.end()) return nullptr;
-    auto entries = read_sigtar(text->second);
-    if (!entries) {
-      log_error("{}: {}", name, entries.error().message);
-      return nullptr;
-    }
-    return std::make_shared<const std::vector<SigEntry>>(std::move(*entries));
+    auto it = fetched.find(name);
+    return it == fetched.end() ? nullptr : it->second.signatures;
   };
 
   for (const auto& chain : collection->chains) {
-    // Each set's volumes are registered once and shared by every snapshot that reads them.
-    std::vector<SetVolumes> sets;
+    // Each set's volumes are registered once, when first needed, and shared by every snapshot
+    // that reads them.
+    std::vector<std::shared_ptr<SetVolumes>> sets;
     for (const BackupSet* set : chain.sets()) {
-      auto text = fetched.find(set->manifest_name);
-      if (text == fetched.end()) break;
-      auto manifest = parse_manifest(text->second);
-      if (!manifest) {
-        log_error("{}: {}", set->manifest_name, manifest.error().message);
-        break;
-      }
-      SetVolumes sv;
-      sv.label = set->manifest_name;
-      sv.time = set->end_time;
-      for (const auto& [number, file] : set->volumes) {
-        std::string sha1;
-        if (auto mv = manifest->volumes.find(number); mv != manifest->volumes.end()) {
-          if (mv->second.hash_type == "SHA1") sha1 = mv->second.hash_hex;
-        }
-        sv.volume_ids[number] = archive->store_->add_volume(file, sha1);
-      }
-      const uint32_t* prev = nullptr;
-      for (const auto& [number, vid] : sv.volume_ids) {
-        if (prev) archive->store_->set_successor(*prev, vid);
-        prev = &vid;
-      }
-      for (const auto& [number, mv] : manifest->volumes) {
-        if (set->volumes.contains(number)) continue;
-        std::string name = expected_volume_name(*set, number);
-        log_error("{} is missing from {}: the files in it will fail with EIO", name,
-                  backend->describe());
-        sv.missing[number] = name;
-      }
-      sv.manifest = std::make_shared<const Manifest>(std::move(*manifest));
-      sets.push_back(std::move(sv));
-    }
-    if (sets.size() < chain.sets().size()) {
-      log_error("sets of the chain starting {} after {} are not shown: a manifest is unreadable",
-                format_name_time(chain.start_time()),
-                sets.empty() ? std::string("its start") : format_name_time(sets.back().time));
+      std::optional<std::string> text;
+      if (auto it = fetched.find(set->manifest_name); it != fetched.end()) text = it->second.text;
+      sets.push_back(std::make_shared<SetVolumes>(
+          set->manifest_name, set->end_time,
+          [archive = archive.get(), set = *set, text = std::move(text)] {
+            return archive->load_volumes(set, text);
+          }));
     }
     // The tree of each set comes from the chain's signatures: the full signatures plus the
     // new signatures of every incremental up to it. A set whose signature file is missing or
@@ -233,7 +223,7 @@ Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
           layer->signatures = parse_sigs(sc->second->full_name);
         } else {
           const auto& times = sc->second->inc_end_times;
-          auto t = std::find(times.begin(), times.end(), sets[k].time);
+          auto t = std::find(times.begin(), times.end(), sets[k]->time());
           if (t != times.end()) {
             layer->signatures = parse_sigs(sc->second->inc_names[t - times.begin()]);
           }
@@ -241,11 +231,11 @@ Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
       }
       if (!layer->signatures) {
         log_warning("backup set {} has no readable signatures: its tree comes from its volumes",
-                    format_name_time(sets[k].time));
+                    format_name_time(sets[k]->time()));
       }
       layers.push_back(layer);
       auto spec = std::make_unique<SnapshotSpec>();
-      spec->time = sets[k].time;
+      spec->time = sets[k]->time();
       spec->layers = layers;
       archive->specs_.push_back(std::move(spec));
     }
@@ -259,11 +249,50 @@ Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
   return archive;
 }
 
+Result<SetVolumes::Volumes> Archive::load_volumes(const BackupSet& set,
+                                                  const std::optional<std::string>& fetched) {
+  auto text = fetched ? Result<std::string>(*fetched) : fetcher_->fetch(set.manifest_name, false);
+  if (!text) {
+    log_error("{}", text.error().message);
+    return error(text.error().kind, "manifest {} is unreadable: {}", set.manifest_name,
+                 text.error().message);
+  }
+  auto manifest = parse_manifest(*text);
+  if (!manifest) {
+    log_error("{}: {}", set.manifest_name, manifest.error().message);
+    return error(ErrorKind::kCorruption, "manifest {} is damaged: {}", set.manifest_name,
+                 manifest.error().message);
+  }
+  SetVolumes::Volumes sv;
+  for (const auto& [number, file] : set.volumes) {
+    std::string sha1;
+    if (auto mv = manifest->volumes.find(number); mv != manifest->volumes.end()) {
+      if (mv->second.hash_type == "SHA1") sha1 = mv->second.hash_hex;
+    }
+    sv.ids[number] = store_->add_volume(file, sha1);
+  }
+  const uint32_t* prev = nullptr;
+  for (const auto& [number, vid] : sv.ids) {
+    if (prev) store_->set_successor(*prev, vid);
+    prev = &vid;
+  }
+  for (const auto& [number, mv] : manifest->volumes) {
+    if (set.volumes.contains(number)) continue;
+    std::string name = expected_volume_name(set, number);
+    log_error("{} is missing from {}: the files in it will fail with EIO", name,
+              backend_->describe());
+    sv.missing[number] = name;
+  }
+  sv.manifest = std::make_shared<const Manifest>(std::move(*manifest));
+  return sv;
+}
+
 // A set's layer without signatures: what its volumes hold, as a signature file would say it.
-Result<std::shared_ptr<const std::vector<SigEntry>>> Archive::layer_from_volumes(
-    const SetVolumes& set) {
+Result<std::shared_ptr<const std::vector<SigEntry>>> Archive::layer_from_volumes(SetVolumes& set) {
+  auto volumes = set.volumes();
+  if (!volumes) return std::unexpected(volumes.error());
   std::map<Index, SigEntry> entries;
-  for (const auto& [number, vid] : set.volume_ids) {
+  for (const auto& [number, vid] : (*volumes)->ids) {
     auto catalog = store_->catalog(vid);
     if (!catalog) return std::unexpected(catalog.error());
     for (const auto& e : *catalog) {
@@ -300,12 +329,12 @@ Result<std::shared_ptr<Snapshot>> Archive::snapshot(size_t i) {
   SnapshotSpec& spec = *specs_.at(i);
   std::call_once(spec.once, [&] {
     std::vector<std::shared_ptr<const std::vector<SigEntry>>> layers;
-    std::vector<SetVolumes> sets;
+    std::vector<SetRef> sets;
     for (const auto& layer : spec.layers) {
       std::shared_ptr<const std::vector<SigEntry>> entries = layer->signatures;
       if (!entries) {
         std::call_once(layer->once, [&] {
-          auto built = layer_from_volumes(layer->set);
+          auto built = layer_from_volumes(*layer->set);
           if (built) {
             layer->from_volumes = *built;
           } else {
@@ -321,10 +350,8 @@ Result<std::shared_ptr<Snapshot>> Archive::snapshot(size_t i) {
         }
         entries = layer->from_volumes;
       }
-      SetVolumes set = layer->set;
       // An incremental's entries say which paths it touched.
-      if (!sets.empty()) set.changes = entries;
-      sets.push_back(std::move(set));
+      sets.push_back(SetRef{layer->set, sets.empty() ? nullptr : entries});
       layers.push_back(std::move(entries));
     }
     spec.built = std::make_shared<Snapshot>(spec.time, layers, std::move(sets), *store_, *versions_,

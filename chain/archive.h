@@ -1,8 +1,8 @@
-// An opened backup location: the collection of sets and chains, every set's manifest, the
-// snapshot tree of every set, and the volume store and block cache that serve file data.
-// Opening reads names, manifests and signature files only (from the local metadata cache when
-// present, else from storage, decrypting in parallel, then caching them). Thread-safe after
-// open().
+// An opened backup location: the collection of sets and chains, the snapshot tree of every
+// set, and the volume store and block cache that serve file data. Opening reads names,
+// signature files and the newest manifest only (from the local metadata cache when present,
+// else from storage, decrypting in parallel, then caching them); a set's manifest is read when
+// a file of that set is first read. Thread-safe after open().
 #pragma once
 
 #include <atomic>
@@ -51,8 +51,13 @@ class Archive {
   const Backend& backend() const { return *backend_; }
 
  private:
+  class MetadataFetcher;
   Archive() = default;
+  // Reads `set`'s manifest (`fetched` when it was read at open) and registers its volumes.
+  Result<SetVolumes::Volumes> load_volumes(const BackupSet& set,
+                                           const std::optional<std::string>& fetched);
   std::shared_ptr<Backend> backend_;
+  std::shared_ptr<const MetadataFetcher> fetcher_;
   Collection collection_;
   std::unique_ptr<BlockCache> cache_;
   std::unique_ptr<VolumeStore> store_;
@@ -61,7 +66,7 @@ class Archive {
   // One set's contribution to the trees of the snapshots from it on: its signature entries,
   // or (no signatures) the entries of its volumes, computed once when first needed.
   struct SetLayer {
-    SetVolumes set;
+    std::shared_ptr<SetVolumes> set;
     std::shared_ptr<const std::vector<SigEntry>> signatures;
     std::once_flag once;
     std::shared_ptr<const std::vector<SigEntry>> from_volumes;
@@ -75,7 +80,7 @@ class Archive {
     std::atomic<bool> ready{false};  // `built` or `error` is set
     std::optional<Error> error;
   };
-  Result<std::shared_ptr<const std::vector<SigEntry>>> layer_from_volumes(const SetVolumes& set);
+  Result<std::shared_ptr<const std::vector<SigEntry>>> layer_from_volumes(SetVolumes& set);
   std::vector<std::unique_ptr<SnapshotSpec>> specs_;
 };
 

@@ -58,7 +58,7 @@ void VersionCache::insert(uint32_t volume, uint64_t offset, std::shared_ptr<cons
 
 Snapshot::Snapshot(int64_t time,
                    const std::vector<std::shared_ptr<const std::vector<SigEntry>>>& layers,
-                   std::vector<SetVolumes> sets, VolumeStore& store, VersionCache& versions,
+                   std::vector<SetRef> sets, VolumeStore& store, VersionCache& versions,
                    bool numeric_owner)
     : time_(time), sets_(std::move(sets)), store_(store), versions_(versions) {
   const std::vector<SigEntry> entries = merge_signatures(layers);
@@ -124,6 +124,22 @@ Index Snapshot::index_of(uint32_t id) const {
   return index;
 }
 
+Result<const SetVolumes::Volumes*> SetVolumes::volumes() {
+  std::lock_guard lock(mu_);
+  if (!loaded_ && !error_) {
+    auto loaded = loader_();
+    if (loaded) {
+      loaded_ = std::move(*loaded);
+      ready_ = true;
+    } else {
+      error_ = loaded.error();
+    }
+    loader_ = nullptr;
+  }
+  if (error_) return std::unexpected(*error_);
+  return &*loaded_;
+}
+
 Result<std::shared_ptr<const FileVersion>> Snapshot::resolve(uint32_t id) {
   {
     std::lock_guard lock(mu_);
@@ -137,16 +153,18 @@ Result<std::shared_ptr<const FileVersion>> Snapshot::resolve(uint32_t id) {
   };
   // The entries of this path in one set (FORMAT.md §2.5: the volumes its manifest range
   // selects).
-  auto entries_in = [&](const SetVolumes& set) -> Result<std::vector<Found>> {
+  auto entries_in = [&](const SetRef& ref) -> Result<std::vector<Found>> {
     std::vector<Found> found;
-    for (int number : volumes_for_prefix(*set.manifest, index)) {
-      auto vid = set.volume_ids.find(number);
-      if (vid == set.volume_ids.end()) {
-        auto missing = set.missing.find(number);
+    auto set = ref.set->volumes();
+    if (!set) return error(set.error().kind, "{}: {}", path, set.error().message);
+    for (int number : volumes_for_prefix(*(*set)->manifest, index)) {
+      auto vid = (*set)->ids.find(number);
+      if (vid == (*set)->ids.end()) {
+        auto missing = (*set)->missing.find(number);
         return error(ErrorKind::kCorruption, "{}: {} is missing", path,
-                     missing != set.missing.end()
+                     missing != (*set)->missing.end()
                          ? missing->second
-                         : fmt::format("volume {} of {}", number, set.label));
+                         : fmt::format("volume {} of {}", number, ref.set->label()));
       }
       auto entries = store_.entries_for(vid->second, index);
       if (!entries) return error(entries.error().kind, "{}: {}", path, entries.error().message);
@@ -216,7 +234,7 @@ Result<std::shared_ptr<const FileVersion>> Snapshot::resolve(uint32_t id) {
       auto patched = FileVersion::patched(store_, std::move(*stream), version);
       if (!patched) {
         return error(patched.error().kind, "{}: delta in {}: {}", path,
-                     sets_[per_set[s].first].label, patched.error().message);
+                     sets_[per_set[s].first].set->label(), patched.error().message);
       }
       version = std::move(*patched);
     }
@@ -253,9 +271,11 @@ std::optional<uint64_t> Snapshot::file_size_if_ready(uint32_t id) {
   }
   const Index index = index_of(id);
   for (size_t s : sets_touching(index)) {
-    for (int number : volumes_for_prefix(*sets_[s].manifest, index)) {
-      auto vid = sets_[s].volume_ids.find(number);
-      if (vid == sets_[s].volume_ids.end() || !store_.catalog_covers(vid->second, index)) {
+    const SetVolumes::Volumes* set = sets_[s].set->volumes_if_loaded();
+    if (!set) return std::nullopt;
+    for (int number : volumes_for_prefix(*set->manifest, index)) {
+      auto vid = set->ids.find(number);
+      if (vid == set->ids.end() || !store_.catalog_covers(vid->second, index)) {
         return std::nullopt;
       }
     }

@@ -4,7 +4,9 @@
 // Thread-safe: the tree is immutable after construction; file resolution is memoized.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,16 +23,45 @@
 
 namespace dupfs::chain {
 
-// One set of the chain the snapshot reads from, with its volumes registered in the store.
-struct SetVolumes {
-  std::string label;  // for messages: the set's manifest name
-  int64_t time = 0;   // the set's end time
+// The volumes of one backup set, registered in the volume store when first needed: the set's
+// manifest is fetched and parsed only then, so mounting reads signature files alone. Shared by
+// every snapshot of the chain. Thread-safe.
+class SetVolumes {
+ public:
+  struct Volumes {
+    std::shared_ptr<const Manifest> manifest;
+    std::map<int, uint32_t> ids;         // volume number -> VolumeStore id
+    std::map<int, std::string> missing;  // volumes in the manifest but not in storage -> name
+  };
+  using Loader = std::function<Result<Volumes>()>;
+
+  SetVolumes(std::string label, int64_t time, Loader loader)
+      : label_(std::move(label)), time_(time), loader_(std::move(loader)) {}
+  const std::string& label() const { return label_; }  // for messages: the manifest's name
+  int64_t time() const { return time_; }               // the set's end time
+
+  // Loads on the first call; concurrent callers wait for that one load. A failed load's error
+  // is kept and returned to every later caller.
+  Result<const Volumes*> volumes();
+  // Null until loaded; never loads.
+  const Volumes* volumes_if_loaded() const { return ready_.load() ? &*loaded_ : nullptr; }
+
+ private:
+  const std::string label_;
+  const int64_t time_;
+  std::mutex mu_;
+  Loader loader_;
+  std::optional<Volumes> loaded_;
+  std::optional<Error> error_;
+  std::atomic<bool> ready_{false};
+};
+
+// A set as one snapshot reads it.
+struct SetRef {
+  std::shared_ptr<SetVolumes> set;
   // For an incremental with signatures: its new-signatures entries (the paths it changed,
   // sorted), so files it did not touch are never looked for in its volumes. Null: look always.
   std::shared_ptr<const std::vector<SigEntry>> changes;
-  std::shared_ptr<const Manifest> manifest;
-  std::map<int, uint32_t> volume_ids;  // volume number -> VolumeStore id
-  std::map<int, std::string> missing;  // volumes in the manifest but not in storage -> name
 };
 
 struct Node {
@@ -70,7 +101,7 @@ class Snapshot {
   // `sets`: the chain's sets up to this one, oldest (the full) first. `versions` is shared by
   // the snapshots of an archive so a file version is parsed once for all of them.
   Snapshot(int64_t time, const std::vector<std::shared_ptr<const std::vector<SigEntry>>>& layers,
-           std::vector<SetVolumes> sets, VolumeStore& store, VersionCache& versions,
+           std::vector<SetRef> sets, VolumeStore& store, VersionCache& versions,
            bool numeric_owner = false);
 
   int64_t time() const { return time_; }
@@ -95,7 +126,7 @@ class Snapshot {
 
   int64_t time_;
   std::vector<Node> nodes_;
-  std::vector<SetVolumes> sets_;
+  std::vector<SetRef> sets_;
   VolumeStore& store_;
   VersionCache& versions_;
   std::mutex mu_;  // guards files_
