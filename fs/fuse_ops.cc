@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "backends/log.h"
@@ -107,10 +108,17 @@ void op_open(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 }
 
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
-  std::vector<char> buf(size);
-  auto n = tree(req).read(ino, static_cast<uint64_t>(off), buf.data(), size);
+  // One buffer per worker thread, reused: a fresh allocation of a read's size (128 KiB and
+  // more) is an mmap, page faults and an munmap per request.
+  thread_local std::unique_ptr<char[]> buf;
+  thread_local size_t capacity = 0;
+  if (capacity < size) {
+    buf = std::make_unique_for_overwrite<char[]>(size);
+    capacity = size;
+  }
+  auto n = tree(req).read(ino, static_cast<uint64_t>(off), buf.get(), size);
   if (!n) return reply_error(req, n.error());
-  fuse_reply_buf(req, buf.data(), *n);
+  fuse_reply_buf(req, buf.get(), *n);
 }
 
 void op_opendir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
