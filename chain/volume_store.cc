@@ -109,7 +109,11 @@ VolumeStore::VolumeStore(std::shared_ptr<const Backend> backend, Credentials cre
     : backend_(std::move(backend)),
       credentials_(std::move(credentials)),
       cache_(cache),
-      options_(std::move(options)) {}
+      options_(std::move(options)) {
+  unsigned slots = options_.decode_slots;
+  if (slots == 0) slots = std::max(2u, std::thread::hardware_concurrency());
+  decode_slots_ = std::make_unique<std::counting_semaphore<1024>>(std::min(slots, 1024u));
+}
 
 VolumeStore::~VolumeStore() {
   stopping_ = true;
@@ -271,13 +275,24 @@ void VolumeStore::run_pass(uint32_t id, std::shared_ptr<Pass> pass) {
       if (pass->parses && !v.catalog_complete) v.catalog_complete = true;
     }
     v.cv.notify_all();
-    // Flow control: stay within the read-ahead window of what readers asked for.
-    while (!final && !pass->cancel && pass->unbounded == 0 &&
-           pass->next_block >= pass->want_until + readahead_blocks) {
-      if (v.cv.wait_for(lock, options_.idle_timeout) == std::cv_status::timeout &&
-          pass->unbounded == 0 && pass->next_block >= pass->want_until + readahead_blocks) {
-        pass->cancel = true;  // nobody came back for this pass: free its gpg process
+    // Flow control: stay within the read-ahead window of what readers asked for. A paused
+    // pass gives its decode slot to others.
+    auto ahead = [&] {
+      return !final && !pass->cancel && pass->unbounded == 0 &&
+             pass->next_block >= pass->want_until + readahead_blocks;
+    };
+    while (ahead()) {
+      lock.unlock();
+      decode_slots_->release();
+      lock.lock();
+      while (ahead()) {
+        if (v.cv.wait_for(lock, options_.idle_timeout) == std::cv_status::timeout && ahead()) {
+          pass->cancel = true;  // nobody came back for this pass: end it
+        }
       }
+      lock.unlock();
+      decode_slots_->acquire();
+      lock.lock();
     }
     if (pass->cancel) return error(ErrorKind::kCancelled, "pass over {} cancelled", v.name);
     return {};
@@ -300,13 +315,21 @@ void VolumeStore::run_pass(uint32_t id, std::shared_ptr<Pass> pass) {
     return {};
   };
 
-  Status result = decode_object(*backend_, v.name, credentials_, sink);
+  decode_slots_->acquire();
+  bool cancelled;
+  {
+    std::lock_guard lock(v.mu);
+    cancelled = pass->cancel;
+  }
+  Status result = cancelled ? error(ErrorKind::kCancelled, "pass over {} cancelled", v.name)
+                            : decode_object(*backend_, v.name, credentials_, sink);
   if (result) {
     if (parser && !parse_error) {
       if (auto st = parser->finish(); !st) parse_error = st.error();
     }
     result = publish(true);
   }
+  decode_slots_->release();
   bool complete_catalog = false;
   {
     std::lock_guard lock(v.mu);

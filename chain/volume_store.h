@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <semaphore>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,7 +36,10 @@ struct VolumeStoreOptions {
   size_t block_size = 256 * 1024;
   uint64_t readahead_bytes = 32 << 20;    // a pass runs this far past the last request
   std::chrono::seconds idle_timeout{20};  // a paused pass with no demand ends after this
-  std::string catalog_dir;                // where complete catalogs persist ("" = nowhere)
+  // Passes decoding at the same time (0 = one per core, at least 2); paused passes do not
+  // count. Bounds CPU contention and the memory of blocks held back until a hash matched.
+  unsigned decode_slots = 0;
+  std::string catalog_dir;  // where complete catalogs persist ("" = nowhere)
 };
 
 class VolumeStore {
@@ -95,6 +99,7 @@ class VolumeStore {
   BlockCache& cache_;
   VolumeStoreOptions options_;
   std::atomic<uint64_t> passes_started_{0};
+  std::unique_ptr<std::counting_semaphore<1024>> decode_slots_;
   std::atomic<bool> stopping_{false};  // set by the destructor: no new prefetches
   // Time readers spent waiting for passes (logged at info level when the store goes).
   std::atomic<uint64_t> catalog_waits_{0}, catalog_wait_us_{0}, block_waits_{0}, block_wait_us_{0};
