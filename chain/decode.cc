@@ -2,10 +2,15 @@
 // through Backend::read_range and hands decoded bytes to the sink in bounded pieces, so memory
 // use does not depend on the object's size.
 //
-// GnuPG goes through GPGME: one context per call (calls from many threads run in parallel, each
-// with its own gpg process), loopback pinentry with a passphrase callback, and the
-// "no-symkey-cache" flag so that the passphrase the user gave is the one checked, never one
-// gpg-agent remembered from an earlier decryption.
+// GnuPG: with a passphrase, messages encrypted with a passphrase only (what duplicity writes with
+// symmetric encryption) are decrypted in process by SymmetricDecryptor (chain/openpgp.h);
+// whatever it reports as unsupported, before any output, is decrypted again from the start by
+// GPGME, as is everything when there is no passphrase.
+//
+// GPGME: one context per call (calls from many threads run in parallel, each with its own gpg
+// process), loopback pinentry with a passphrase callback, and the "no-symkey-cache" flag so
+// that the passphrase the user gave is the one checked, never one gpg-agent remembered from an
+// earlier decryption.
 #include "chain/decode.h"
 
 #include <fcntl.h>
@@ -20,10 +25,14 @@
 #include <cerrno>
 #include <cstring>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
+
+#include "chain/openpgp.h"
 
 namespace dupfs::chain {
 namespace {
@@ -403,8 +412,30 @@ Error decrypt_error(const std::string& name, gpgme_error_t err, gpgme_decrypt_re
   }
 }
 
-Status decode_gpg(const Backend& backend, const std::string& name, const Credentials& credentials,
-                  const ByteSink& sink) {
+// Decrypts in process. nullopt: the message needs gpg, and nothing reached the sink.
+std::optional<Status> decode_gpg_symmetric(const Backend& backend, const std::string& name,
+                                           const std::string& passphrase, const ByteSink& sink) {
+  SymmetricDecryptor decryptor(passphrase, std::cref(sink), name);
+  for (uint64_t offset = 0;;) {
+    auto piece = backend.read_range(name, offset, kReadPieceSize);
+    if (!piece) return std::unexpected(std::move(piece.error()));
+    // A short piece means the end of the object (Backend::read_range contract).
+    const bool last = piece->size() < kReadPieceSize;
+    Status s = decryptor.feed(*piece);
+    if (s && last) s = decryptor.finish();
+    if (!s) {
+      if (s.error().kind == ErrorKind::kUnsupported && !decryptor.produced_output()) {
+        return std::nullopt;
+      }
+      return s;
+    }
+    if (last) return s;
+    offset += piece->size();
+  }
+}
+
+Status decode_gpg_gpgme(const Backend& backend, const std::string& name,
+                        const Credentials& credentials, const ByteSink& sink) {
   init_gpgme();
   const auto setup_error = [&](const char* what, gpgme_error_t err) {
     return error(ErrorKind::kIoError, "cannot decrypt {}: {}: {}", name, what, gpgme_message(err));
@@ -489,6 +520,14 @@ Status decode_gpg(const Backend& backend, const std::string& name, const Credent
         decrypt_error(name, err, gpgme_op_decrypt_result(ctx.get()), passphrase));
   }
   return output.buffer.flush();
+}
+
+Status decode_gpg(const Backend& backend, const std::string& name, const Credentials& credentials,
+                  const ByteSink& sink) {
+  if (credentials.passphrase) {
+    if (auto s = decode_gpg_symmetric(backend, name, *credentials.passphrase, sink)) return *s;
+  }
+  return decode_gpg_gpgme(backend, name, credentials, sink);
 }
 
 }  // namespace
