@@ -32,6 +32,7 @@
 #include <thread>
 #include <utility>
 
+#include "chain/inflate.h"
 #include "chain/openpgp.h"
 
 namespace dupfs::chain {
@@ -103,75 +104,44 @@ Status decode_plain(const Backend& backend, const std::string& name, const ByteS
 // gzip
 
 Status decode_gzip(const Backend& backend, const std::string& name, const ByteSink& sink) {
-  z_stream zs{};
-  // 15 + 16: a gzip header and trailer, 32 KiB window.
-  if (inflateInit2(&zs, 15 + 16) != Z_OK) {
-    return error(ErrorKind::kIoError, "{}: cannot initialise zlib", name);
-  }
-  std::unique_ptr<z_stream, decltype(&inflateEnd)> guard(&zs, &inflateEnd);
-
-  std::string input;
-  std::string output(kSinkPieceSize, '\0');
+  Inflater inflater(Inflater::Format::kGzip);
   uint64_t offset = 0;
-  bool input_done = false;    // storage has nothing more
   bool in_member = false;     // inside a gzip member (header seen or expected)
   bool member_ended = false;  // at least one member was complete
   for (;;) {
-    if (zs.avail_in == 0 && !input_done) {
-      auto piece = backend.read_range(name, offset, kReadPieceSize);
-      if (!piece) return std::unexpected(std::move(piece.error()));
-      input = std::move(*piece);
-      offset += input.size();
-      input_done = input.size() < kReadPieceSize;
-      zs.next_in = reinterpret_cast<Bytef*>(input.data());
-      zs.avail_in = static_cast<uInt>(input.size());
-    }
-    if (!in_member) {
-      if (member_ended) {
+    auto piece = backend.read_range(name, offset, kReadPieceSize);
+    if (!piece) return std::unexpected(std::move(piece.error()));
+    offset += piece->size();
+    const bool input_done = piece->size() < kReadPieceSize;
+    std::string_view in = *piece;
+    while (!in.empty()) {
+      if (!in_member) {
         // Like Python's GzipFile, accept zero padding after a member.
-        while (zs.avail_in > 0 && *zs.next_in == 0) {
-          ++zs.next_in;
-          --zs.avail_in;
+        if (member_ended) {
+          while (!in.empty() && in.front() == 0) in.remove_prefix(1);
+          if (in.empty()) break;
         }
+        in_member = true;
       }
-      if (zs.avail_in == 0) {
-        if (!input_done) continue;
-        if (member_ended) return {};
-        return error(ErrorKind::kCorruption, "{}: empty, not gzip data", name);
+      auto consumed = inflater.feed(in, sink);
+      if (!consumed) {
+        if (consumed.error().kind != ErrorKind::kCorruption)
+          return std::unexpected(consumed.error());
+        return error(ErrorKind::kCorruption, "{}: damaged gzip data ({})", name,
+                     consumed.error().message);
       }
-      in_member = true;
-    }
-    if (zs.avail_in == 0 && input_done) {
-      return error(ErrorKind::kCorruption, "{}: truncated gzip data", name);
-    }
-
-    zs.next_out = reinterpret_cast<Bytef*>(output.data());
-    zs.avail_out = static_cast<uInt>(output.size());
-    int rc = inflate(&zs, Z_NO_FLUSH);
-    size_t produced = output.size() - zs.avail_out;
-    if (produced > 0 && (rc == Z_OK || rc == Z_STREAM_END || rc == Z_BUF_ERROR)) {
-      if (auto s = sink(std::string_view(output.data(), produced)); !s) return s;
-    }
-    switch (rc) {
-      case Z_STREAM_END:
+      in.remove_prefix(*consumed);
+      if (inflater.finished()) {
         // Concatenated members are one stream (gzip(1) and Python agree).
         in_member = false;
         member_ended = true;
-        inflateReset(&zs);
-        break;
-      case Z_OK:
-        break;
-      case Z_BUF_ERROR:
-        // No progress without more input; the next round reads it or reports truncation.
-        if (zs.avail_in != 0) {
-          return error(ErrorKind::kCorruption, "{}: damaged gzip data (inflate stalled)", name);
-        }
-        break;
-      case Z_MEM_ERROR:
-        return error(ErrorKind::kIoError, "{}: out of memory while inflating", name);
-      default:  // Z_DATA_ERROR (bad header, data or CRC), Z_NEED_DICT, Z_STREAM_ERROR
-        return error(ErrorKind::kCorruption, "{}: damaged gzip data ({})", name,
-                     zs.msg != nullptr ? zs.msg : "inflate failed");
+        inflater.reset();
+      }
+    }
+    if (input_done) {
+      if (in_member) return error(ErrorKind::kCorruption, "{}: truncated gzip data", name);
+      if (!member_ended) return error(ErrorKind::kCorruption, "{}: empty, not gzip data", name);
+      return {};
     }
   }
 }

@@ -5,7 +5,7 @@
 //   level 0  the stored bytes: Marker, SKESK and PKESK packets, then the SEIPD packet, whose
 //            body is decrypted into `plain_` in large pieces;
 //   level 1  the decrypted SEIPD contents (after the random prefix, before the MDC, which is
-//            held back): a compressed packet, whose body is inflated into a 256 KiB buffer,
+//            held back): a compressed packet, whose body is inflated (chain/inflate.h),
 //            or the literal data packet itself (gpg --compress-algo none);
 //   level 2  the decompressed data: the literal data packet.
 // Literal data is collected into pieces of up to 256 KiB for the sink. Partial body lengths
@@ -20,7 +20,6 @@
 #include <fmt/core.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <array>
@@ -34,6 +33,8 @@
 #include <utility>
 #include <vector>
 
+#include "chain/inflate.h"
+
 namespace dupfs::chain {
 namespace {
 
@@ -41,8 +42,6 @@ namespace {
 constexpr size_t kSinkPieceSize = size_t{256} << 10;
 // Decrypted bytes are processed in batches of this size.
 constexpr size_t kPlainBufferSize = size_t{256} << 10;
-// Inflated bytes are produced in pieces of this size.
-constexpr size_t kInflateBufferSize = size_t{256} << 10;
 // The MDC packet: 0xD3 0x14 and a SHA1.
 constexpr size_t kMdcSize = 22;
 constexpr size_t kSha1Size = 20;
@@ -438,26 +437,6 @@ class CfbDecryptor {
 };
 
 // ---------------------------------------------------------------------------------------------
-// zlib with allocations wiped when freed (the window holds plaintext).
-
-voidpf secure_zalloc(voidpf /*opaque*/, uInt items, uInt size) {
-  size_t n = static_cast<size_t>(items) * size;
-  auto* base = static_cast<unsigned char*>(std::malloc(n + 16));
-  if (base == nullptr) return Z_NULL;
-  std::memcpy(base, &n, sizeof n);
-  return base + 16;
-}
-
-void secure_zfree(voidpf /*opaque*/, voidpf address) {
-  if (address == nullptr) return;
-  unsigned char* base = static_cast<unsigned char*>(address) - 16;
-  size_t n = 0;
-  std::memcpy(&n, base, sizeof n);
-  OPENSSL_cleanse(address, n);
-  std::free(base);
-}
-
-// ---------------------------------------------------------------------------------------------
 // Packet framing
 
 // Receives the packets of one level, their bodies in fragments.
@@ -697,9 +676,7 @@ class InnerLevel final : public PacketHandler {
         depth_(depth),
         child_(child),
         parser_(*this, reporter, depth == 1 ? "encrypted data" : "compressed data") {}
-  ~InnerLevel() {
-    if (zlib_ready_) inflateEnd(&zs_);
-  }
+  ~InnerLevel() = default;
   InnerLevel(const InnerLevel&) = delete;
   InnerLevel& operator=(const InnerLevel&) = delete;
 
@@ -751,7 +728,9 @@ class InnerLevel final : public PacketHandler {
         return {};
       case Mode::kCompressed:
         if (!algo_known_) return reporter_.corrupt("empty compressed packet");
-        if (algo_ != 0 && !stream_end_) return reporter_.corrupt("truncated compressed data");
+        if (algo_ != 0 && !inflater_->finished()) {
+          return reporter_.corrupt("truncated compressed data");
+        }
         done_ = true;
         return child_->finish();
       case Mode::kLiteral:
@@ -774,66 +753,36 @@ class InnerLevel final : public PacketHandler {
       algo_ = *p++;
       --n;
       algo_known_ = true;
-      int window_bits = 0;
       switch (algo_) {
         case 0:
           break;
         case 1:  // ZIP: raw deflate
-          window_bits = -15;
+          inflater_.emplace(Inflater::Format::kRaw);
           break;
         case 2:  // ZLIB
-          window_bits = 15;
+          inflater_.emplace(Inflater::Format::kZlib);
           break;
         case 3:
           return reporter_.unsupported("BZIP2 compression");
         default:
           return reporter_.unsupported(fmt::format("compression algorithm {}", algo_));
       }
-      if (algo_ != 0) {
-        zs_.zalloc = &secure_zalloc;
-        zs_.zfree = &secure_zfree;
-        zs_.opaque = Z_NULL;
-        if (inflateInit2(&zs_, window_bits) != Z_OK) {
-          return reporter_.internal("cannot initialise zlib");
-        }
-        zlib_ready_ = true;
-        inflated_ = SecretBuffer(kInflateBufferSize);
-      }
     }
     if (n == 0) return {};
     if (algo_ == 0) return child_->feed(p, n);
-
-    zs_.next_in = const_cast<Bytef*>(p);
-    zs_.avail_in = static_cast<uInt>(n);  // n <= kPlainBufferSize
-    for (;;) {
-      if (stream_end_) {
-        if (zs_.avail_in != 0) return reporter_.corrupt("data after the compressed stream");
-        return {};
+    if (inflater_->finished()) return reporter_.corrupt("data after the compressed stream");
+    auto consumed = inflater_->feed(
+        std::string_view(reinterpret_cast<const char*>(p), n), [this](std::string_view out) {
+          return child_->feed(reinterpret_cast<const uint8_t*>(out.data()), out.size());
+        });
+    if (!consumed) {
+      if (consumed.error().kind == ErrorKind::kCorruption) {
+        return reporter_.corrupt(consumed.error().message);
       }
-      zs_.next_out = inflated_.data();
-      zs_.avail_out = static_cast<uInt>(inflated_.size());
-      int rc = inflate(&zs_, Z_NO_FLUSH);
-      size_t produced = inflated_.size() - zs_.avail_out;
-      switch (rc) {
-        case Z_STREAM_END:
-          stream_end_ = true;
-          break;
-        case Z_OK:
-          break;
-        case Z_BUF_ERROR:  // no progress possible
-          if (zs_.avail_in != 0) return reporter_.corrupt("inflate stalled");
-          break;
-        case Z_MEM_ERROR:
-          return reporter_.internal("out of memory while inflating");
-        default:
-          return reporter_.corrupt(zs_.msg != nullptr ? zs_.msg : "inflate failed");
-      }
-      if (produced != 0) {
-        if (auto s = child_->feed(inflated_.data(), produced); !s) return s;
-      }
-      // With room left in the output, all input consumed means all output produced.
-      if (!stream_end_ && zs_.avail_in == 0 && zs_.avail_out != 0) return {};
+      return std::unexpected(consumed.error());
     }
+    if (*consumed != n) return reporter_.corrupt("data after the compressed stream");
+    return {};
   }
 
   Status literal_body(const uint8_t* p, size_t n) {
@@ -881,10 +830,7 @@ class InnerLevel final : public PacketHandler {
 
   bool algo_known_ = false;
   int algo_ = 0;
-  z_stream zs_{};
-  bool zlib_ready_ = false;
-  bool stream_end_ = false;
-  SecretBuffer inflated_;
+  std::optional<Inflater> inflater_;
 
   LiteralPhase literal_phase_ = LiteralPhase::kFormat;
   size_t header_left_ = 0;
