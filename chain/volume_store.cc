@@ -1,6 +1,7 @@
 #include "chain/volume_store.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,6 +46,7 @@ struct VolumeStore::Volume {
 namespace {
 
 constexpr char kCatalogMagic[] = "dupfs-catalog-1\n";
+constexpr int kPassNice = 19;
 
 // Counts one wait and adds its duration (µs) to the statistics when it goes out of scope.
 class WaitTimer {
@@ -198,6 +200,9 @@ std::shared_ptr<VolumeStore::Pass> VolumeStore::start_pass_locked(uint32_t id, V
 }
 
 void VolumeStore::run_pass(uint32_t id, std::shared_ptr<Pass> pass) {
+  // Decoding is bulk work: the threads answering the kernel's requests, and the reader
+  // waiting on them, must win the CPU at once when they wake, not after the decoder's slice.
+  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kPassNice);
   Volume& v = vol(id);
   const uint64_t block_size = options_.block_size;
   const uint64_t readahead_blocks = std::max<uint64_t>(1, options_.readahead_bytes / block_size);
