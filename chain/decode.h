@@ -1,5 +1,7 @@
-// Decoding stored objects: GnuPG (through GPGME, streaming), gzip (zlib) or plain, chosen per
-// object from its name's suffix (FORMAT.md §1.3). Decrypted bytes only ever go to memory.
+// Decoding stored objects: OpenPGP (passphrase-encrypted messages in process, see openpgp.h;
+// anything else, e.g. public-key messages, through GPGME), gzip (ISA-L, see inflate.h) or
+// plain, chosen per object from its name's suffix (FORMAT.md §1.3). Decrypted bytes only ever
+// go to memory.
 #pragma once
 
 #include <functional>
@@ -20,7 +22,8 @@ Codec codec_for_name(std::string_view name);
 
 // What decryption needs. The passphrase is used for symmetric decryption and as the secret
 // key's passphrase; it never leaves this process except to gpg through GPGME's loopback
-// pinentry. gnupg_home empty means GNUPGHOME or ~/.gnupg.
+// pinentry. Keys derived from it are cached in this process's memory only. gnupg_home empty
+// means GNUPGHOME or ~/.gnupg.
 struct Credentials {
   std::optional<std::string> passphrase;
   std::string gnupg_home;
