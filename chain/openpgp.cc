@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "chain/inflate.h"
+#include "chain/sha1x2.h"
 
 namespace dupfs::chain {
 namespace {
@@ -195,6 +196,13 @@ bool s2k(std::string_view passphrase, int type, const EVP_MD* md, const uint8_t*
   // The hashed octets: salt||passphrase repeated up to `total` octets, at least once.
   uint64_t total = pattern.size();
   if (type == 3) total = std::max<uint64_t>(s2k_count(count_octet), pattern.size());
+  // Keys of 21 to 40 octets from SHA1 (AES-192/256): both contexts in one pass with SHA-NI,
+  // about twice as fast as the loop below; false on CPUs without it.
+  if (md == EVP_sha1() && key_length > kSha1Size && key_length <= 2 * kSha1Size &&
+      s2k_sha1_ni(std::string_view(reinterpret_cast<const char*>(pattern.data()), pattern.size()),
+                  total, std::span(key, key_length))) {
+    return true;
+  }
   // Whole repetitions in one buffer, so that consecutive updates continue the pattern.
   SecretBuffer repeated;
   const SecretBuffer* block = &pattern;
