@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -30,6 +31,40 @@ struct SigEntry {
 
 // The entries of a decoded sigtar, in stream order. kCorruption for a damaged tar.
 Result<std::vector<SigEntry>> read_sigtar(std::string_view tar);
+
+// An entry with the librsync signature of a regular file (kSignature entries; empty otherwise),
+// what an incremental backup computes its deltas against.
+struct SignedSigEntry {
+  SigEntry entry;
+  std::string signature;
+};
+
+// Like read_sigtar, with the signature bytes of every kSignature entry.
+Result<std::vector<SignedSigEntry>> read_sigtar_with_signatures(std::string_view tar);
+
+// merge_signatures for entries with signatures: newest layer wins per index, deleted entries
+// remove the path; sorted by index. Moves out of the layers.
+std::vector<SignedSigEntry> merge_signed_signatures(
+    std::vector<std::vector<SignedSigEntry>> layers);
+
+// Writes a signature file (FORMAT.md §4.1) as Python's tarfile does: each member's header, data
+// and padding, then at finish() two zero blocks and zeros to the 10240-byte record boundary.
+// The tar bytes go to `sink` as they are made. Not thread-safe.
+class SigtarWriter {
+ public:
+  explicit SigtarWriter(std::function<Status(std::string_view)> sink) : sink_(std::move(sink)) {}
+
+  // One member: `name` as sigtar_member_name() makes it; `signature` only for kSignature
+  // (the header's size is its length). `e.index` and `e.kind` are ignored.
+  Status add(const std::string& name, const SigEntry& e, std::string_view signature = {});
+  Status finish();
+  uint64_t offset() const { return offset_; }
+
+ private:
+  std::function<Status(std::string_view)> sink_;
+  uint64_t offset_ = 0;
+  bool finished_ = false;
+};
 
 // The tree after applying `layers` in order (full signatures first): for each index the entry
 // from the newest layer wins and deleted entries remove the path. Sorted by index.

@@ -1,0 +1,58 @@
+// Encoding objects for storage (FORMAT.md §5): plain, gzip (one member, level 6, as Python's
+// GzipFile writes it) or OpenPGP (GPGME: symmetric with the passphrase, or to public keys,
+// optionally signed). Encoders stream: plaintext goes in through write() in pieces of any size,
+// stored bytes come out through the sink as they are produced, and bytes_out() says how many
+// so far (volumes are cut by stored size). Plaintext never touches the disk.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backends/error.h"
+#include "chain/decode.h"
+
+namespace dupfs::chain {
+
+struct EncodeOptions {
+  Codec codec = Codec::kGpg;
+  // kGpg: the symmetric passphrase when `recipients` is empty; otherwise the passphrase of
+  // `sign_key`'s secret key (if signing). Reaches gpg only through the loopback pinentry.
+  std::optional<std::string> passphrase;
+  std::vector<std::string> recipients;  // --encrypt-key: key ids or fingerprints
+  std::string sign_key;                 // --sign-key: sign as well (empty: no signature)
+  std::string gnupg_home;               // empty: GNUPGHOME or ~/.gnupg
+};
+
+// The suffix of stored names for objects written with `codec`: ".gpg", ".gz" or "".
+std::string_view suffix_for(Codec codec);
+
+class Encoder {
+ public:
+  virtual ~Encoder() = default;
+  // The next plaintext bytes.
+  virtual Status write(std::string_view plain) = 0;
+  // The end of the plaintext: flushes everything to the sink. Once only. The sink is never
+  // called after finish() returns.
+  virtual Status finish() = 0;
+  // Stored bytes handed to the sink so far (safe to call from the writing thread only).
+  virtual uint64_t bytes_out() const = 0;
+};
+
+// `name` only appears in messages. Errors: kInvalidArgument for an unknown key, kAuth for a
+// missing or wrong signing passphrase, kIoError when gpg fails; the sink's own errors come back
+// unchanged from write()/finish().
+Result<std::unique_ptr<Encoder>> make_encoder(const EncodeOptions& options, std::string name,
+                                              ByteSink sink);
+
+// The whole encoded object (manifests).
+Result<std::string> encode_to_string(const EncodeOptions& options, const std::string& name,
+                                     std::string_view plain);
+
+// Checks that every recipient and the signing key exist (before any work is done).
+Status check_encryption_keys(const EncodeOptions& options);
+
+}  // namespace dupfs::chain
