@@ -12,6 +12,7 @@
 #include <cstring>
 #include <ctime>
 #include <map>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -679,6 +680,7 @@ class SetWriter::Impl {
     }
     stored_names_.push_back(name);
     log_info("stored {} ({} bytes)", name, data.size());
+    if (options_.after_store) options_.after_store(name);
     return {};
   }
 
@@ -783,17 +785,85 @@ Result<ChainState> load_chain_state(const Backend& backend, const BackupOptions&
   return state;
 }
 
-}  // namespace
+// What an interrupted run left behind (FORMAT.md §1.5): the volumes of sets without a manifest,
+// signature files of sets that never completed (an orphaned new-signatures file would extend the
+// signature chain past the backup chain, and neither duplicity nor dupfs-backup could continue
+// it), and temporary files of FileBackend writes. Deleted as `duplicity cleanup --force` does;
+// complete sets are never touched. Returns how many objects were deleted.
+Result<int> remove_interrupted(Backend& backend, const std::vector<std::string>& names,
+                               const Collection& collection, const std::string& archive_dir) {
+  std::set<std::pair<int64_t, int64_t>> complete_fulls, complete_incs;
+  const auto note = [&](const BackupSet& s) {
+    if (!s.complete()) return;
+    (s.is_full() ? complete_fulls : complete_incs).insert({s.start_time, s.end_time});
+  };
+  for (const auto& c : collection.chains) {
+    note(c.full);
+    for (const auto& i : c.incs) note(i);
+  }
+  for (const auto& s : collection.incomplete) note(s);
+  for (const auto& s : collection.orphaned) note(s);
+  for (const auto& s : collection.replaced) note(s);
+  std::vector<std::string> doomed;
+  for (const auto& s : collection.incomplete) {
+    if (s.complete()) continue;
+    for (const auto& [n, name] : s.volumes) doomed.push_back(name);
+  }
+  for (const auto& name : names) {
+    if (name.starts_with(".") && name.find(".dupfs-tmp.") != std::string::npos) {
+      doomed.push_back(name);
+      continue;
+    }
+    auto p = parse_name(name);
+    if (!p || p->partial) continue;
+    if (p->type == FileType::kFullSig && !complete_fulls.count({p->time, p->time})) {
+      doomed.push_back(name);
+    } else if (p->type == FileType::kNewSig && !complete_incs.count({p->start_time, p->end_time})) {
+      doomed.push_back(name);
+    }
+  }
+  int removed = 0;
+  for (const auto& name : doomed) {
+    log_info("deleting {}, left by an interrupted backup", name);
+    if (auto st = backend.remove(name); !st && st.error().kind != ErrorKind::kNotFound) {
+      return error(st.error().kind, "cannot delete {} (left by an interrupted backup): {}", name,
+                   st.error().message);
+    }
+    ++removed;
+    if (!archive_dir.empty() && !name.starts_with(".")) {
+      std::string cached = archive_dir + "/" + archive_cache_name(name);
+      ::unlink(cached.c_str());
+    }
+  }
+  return removed;
+}
 
-Result<BackupOutcome> run_backup(Backend& backend, const BackupOptions& options,
-                                 const BackupRequest& request, const SourceWalk& walk) {
+Result<std::vector<std::string>> list_names(const Backend& backend) {
   auto names = backend.list();
   if (!names) {
     if (names.error().kind != ErrorKind::kNotFound) return std::unexpected(names.error());
     names = std::vector<std::string>{};
   }
+  return names;
+}
+
+}  // namespace
+
+Result<BackupOutcome> run_backup(Backend& backend, const BackupOptions& options,
+                                 const BackupRequest& request, const SourceWalk& walk) {
+  auto names = list_names(backend);
+  if (!names) return std::unexpected(names.error());
   auto collection = build_collection(*names);
   if (!collection) return std::unexpected(collection.error());
+  auto removed = remove_interrupted(backend, *names, *collection, options.archive_dir);
+  if (!removed) return std::unexpected(removed.error());
+  if (*removed > 0) {
+    log_warning("deleted {} file(s) of an interrupted backup at {}", *removed, backend.describe());
+    names = list_names(backend);
+    if (!names) return std::unexpected(names.error());
+    collection = build_collection(*names);
+    if (!collection) return std::unexpected(collection.error());
+  }
   for (const auto& w : collection->warnings) log_warning("{}", w);
   const BackupChain* chain = collection->latest_chain();
 

@@ -10,9 +10,10 @@
 // signature file are also kept in the archive dir, where `dupfs mount` and the next incremental
 // find them without decrypting anything.
 //
-// run_backup() is the whole command: reading the location's collection, choosing full or
-// incremental as duplicity does, loading the signature chain, checking the last manifest's host
-// and directory, walking the source and writing the set.
+// run_backup() is the whole command: reading the location's collection, deleting what an
+// interrupted run left (files of sets without a manifest, their signature files), choosing full
+// or incremental as duplicity does, loading the signature chain, checking the last manifest's
+// host and directory, walking the source and writing the set.
 //
 // Not thread-safe; one writer per set. Clear file data only ever lives in memory.
 #pragma once
@@ -73,6 +74,8 @@ struct BackupOptions {
   std::string archive_dir;  // local metadata cache ("" = none)
   // Called after each volume is stored (volume number, stored bytes so far, source bytes read).
   std::function<void(int, uint64_t, uint64_t)> on_volume;
+  // Called after each object is stored, with its name (tests use it to interrupt a run).
+  std::function<void(const std::string&)> after_store;
 };
 
 // What an incremental extends: the newest chain's end time and its merged signatures (with

@@ -1,5 +1,6 @@
 // dupfs-backup: duplicity's "full" and "incremental" command lines, writing duplicity's format.
 //   dupfs-backup [full|incremental] [options] SOURCE URL
+#include <signal.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -302,6 +303,15 @@ int run_backup_command(BackupArgs& args) {
     options.on_volume = [](int volume, uint64_t stored, uint64_t read) {
       std::fprintf(stderr, "Processed volume %d: %.1f MB read, %.1f MB stored\n", volume,
                    static_cast<double>(read) / 1e6, static_cast<double>(stored) / 1e6);
+    };
+  }
+
+  // For tests of interrupted runs: SIGKILL right after storing the first object whose name
+  // contains this text.
+  if (const char* kill_after = std::getenv("DUPFS_BACKUP_TEST_KILL_AFTER")) {
+    std::string fragment = kill_after;
+    options.after_store = [fragment](const std::string& name) {
+      if (name.find(fragment) != std::string::npos) ::kill(::getpid(), SIGKILL);
     };
   }
 

@@ -322,6 +322,33 @@ TEST_F(BackupWriterTest, RefusesToOverwriteAndChecksTheSource) {
   EXPECT_THAT(moved.error().message, ::testing::HasSubstr("directory has changed"));
 }
 
+TEST_F(BackupWriterTest, LeftoversOfInterruptedRunsAreDeleted) {
+  test::write_file(src_ + "/a", "a");
+  ASSERT_TRUE(backup(BackupAction::kFull, 1700000000).has_value());
+  // An incremental that stored a volume and its signatures, but never its manifest.
+  const std::string vol = inc_volume_name(1700000000, 1700000050, 1, "");
+  const std::string sig = new_sig_name(1700000000, 1700000050, "");
+  backend_.put(vol, "junk");
+  backend_.put(sig, "junk");
+  backend_.put(".duplicity-inc.x.dupfs-tmp.123", "junk");
+  backend_.put("unrelated.txt", "not ours");
+  auto outcome = backup(BackupAction::kIncremental, 1700000100);
+  ASSERT_TRUE(outcome.has_value()) << outcome.error().message;
+  auto names = backend_.list();
+  ASSERT_TRUE(names.has_value());
+  EXPECT_THAT(*names, ::testing::Not(::testing::Contains(vol)));
+  EXPECT_THAT(*names, ::testing::Not(::testing::Contains(sig)));
+  EXPECT_THAT(*names, ::testing::Not(::testing::Contains(".duplicity-inc.x.dupfs-tmp.123")));
+  EXPECT_THAT(*names, ::testing::Contains("unrelated.txt"));
+  Collection c = collection();
+  ASSERT_EQ(c.chains.size(), 1u);
+  EXPECT_EQ(c.chains[0].incs.size(), 1u);
+  EXPECT_TRUE(c.incomplete.empty());
+  EXPECT_TRUE(c.orphaned_sigs.empty());
+  ASSERT_TRUE(c.matched_sig_chain.has_value());
+  EXPECT_EQ(c.sig_chains[*c.matched_sig_chain].end_time(), 1700000100);
+}
+
 TEST_F(BackupWriterTest, IncrementalWithoutChainIsRefused) {
   test::write_file(src_ + "/a", "a");
   auto r = backup(BackupAction::kIncremental, 1700000000);
