@@ -7,11 +7,15 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -142,6 +146,152 @@ Status make_dirs(const std::string& path) {
   return {};
 }
 
+// Encodes one stored object in a thread of its own: plaintext pieces are queued by push() (which
+// blocks while more than `queue_limit` bytes wait), the encoder (compression, encryption) runs
+// in the worker, the stored bytes are collected in memory with their SHA1, and, when an upload
+// name is given, stored there once complete. Several workers run at once: volumes are encoded
+// and uploaded in parallel while the main thread reads and diffs the source.
+class EncodeWorker {
+ public:
+  struct Done {
+    std::string stored;  // empty after an upload
+    uint64_t size = 0;
+    std::string sha1;
+  };
+
+  EncodeWorker(Backend* backend, std::string upload_name, size_t queue_limit)
+      : backend_(backend), upload_name_(std::move(upload_name)), queue_limit_(queue_limit) {}
+  ~EncodeWorker() {
+    if (thread_.joinable()) {
+      {
+        std::lock_guard lock(mu_);
+        closed_ = true;
+        abandoned_ = true;
+      }
+      cv_.notify_all();
+      thread_.join();
+    }
+  }
+  EncodeWorker(const EncodeWorker&) = delete;
+  EncodeWorker& operator=(const EncodeWorker&) = delete;
+
+  Status start(const EncodeOptions& options, const std::string& name) {
+    sha1_.reset(EVP_MD_CTX_new());
+    if (!sha1_ || EVP_DigestInit_ex(sha1_.get(), EVP_sha1(), nullptr) != 1) {
+      return error(ErrorKind::kIoError, "SHA1 unavailable");
+    }
+    auto enc = make_encoder(options, name, [this](std::string_view b) -> Status {
+      stored_.append(b);
+      EVP_DigestUpdate(sha1_.get(), b.data(), b.size());
+      return {};
+    });
+    if (!enc) return std::unexpected(enc.error());
+    encoder_ = std::move(*enc);
+    thread_ = std::thread([this] { run(); });
+    return {};
+  }
+
+  // Queues the next plaintext (moved from). Returns the worker's error once it has failed.
+  Status push(std::string& piece) {
+    if (piece.empty()) return {};
+    const size_t n = piece.size();
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return error_ || queued_ < queue_limit_ || queue_.empty(); });
+    if (error_) return std::unexpected(*error_);
+    queue_.push_back(std::move(piece));
+    piece.clear();
+    queued_ += n;
+    cv_.notify_all();
+    return {};
+  }
+
+  // No more input.
+  void close() {
+    {
+      std::lock_guard lock(mu_);
+      closed_ = true;
+    }
+    cv_.notify_all();
+  }
+
+  // Waits for the encoding (and upload) to end.
+  Result<Done> wait() {
+    close();
+    if (thread_.joinable()) thread_.join();
+    if (error_) return std::unexpected(*error_);
+    return std::move(done_);
+  }
+
+  // Plaintext the encoder took, and stored bytes it produced, so far.
+  uint64_t consumed() const { return consumed_.load(std::memory_order_relaxed); }
+  uint64_t stored() const { return stored_out_.load(std::memory_order_relaxed); }
+
+ private:
+  void run() {
+    Status st;
+    for (;;) {
+      std::string piece;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return closed_ || !queue_.empty(); });
+        if (abandoned_) return;
+        if (queue_.empty()) break;
+        piece = std::move(queue_.front());
+        queue_.pop_front();
+        queued_ -= piece.size();
+      }
+      cv_.notify_all();
+      if (st) st = encoder_->write(piece);
+      // Plaintext is wiped as soon as it is encoded.
+      OPENSSL_cleanse(piece.data(), piece.size());
+      consumed_.fetch_add(piece.size(), std::memory_order_relaxed);
+      stored_out_.store(encoder_->bytes_out(), std::memory_order_relaxed);
+      if (!st) fail(st.error());
+    }
+    if (st) st = encoder_->finish();
+    encoder_.reset();
+    if (st) {
+      done_.size = stored_.size();
+      done_.sha1 = sha1_hex(sha1_.get());
+      stored_out_.store(stored_.size(), std::memory_order_relaxed);
+      if (!upload_name_.empty()) {
+        if (auto up = backend_->write(upload_name_, stored_); !up) {
+          st = error(up.error().kind, "cannot store {}: {}", upload_name_, up.error().message);
+        }
+        std::string().swap(stored_);
+      } else {
+        done_.stored = std::move(stored_);
+      }
+    }
+    if (!st) fail(st.error());
+  }
+
+  void fail(const Error& e) {
+    std::lock_guard lock(mu_);
+    if (!error_) error_ = e;
+    // Nothing more will be taken: wake any pusher.
+    cv_.notify_all();
+  }
+
+  Backend* backend_;
+  std::string upload_name_;
+  size_t queue_limit_;
+  std::unique_ptr<Encoder> encoder_;
+  MdCtx sha1_;
+  std::string stored_;
+  Done done_;
+  std::thread thread_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> queue_;
+  size_t queued_ = 0;
+  bool closed_ = false;
+  bool abandoned_ = false;
+  std::optional<Error> error_;
+  std::atomic<uint64_t> consumed_{0};
+  std::atomic<uint64_t> stored_out_{0};
+};
+
 }  // namespace
 
 std::string archive_cache_name(const std::string& remote_name) {
@@ -259,26 +409,17 @@ class SetWriter::Impl {
     manifest_.hostname = options_.hostname;
     manifest_.localdir = options_.localdir;
     manifest_.files.emplace();
-    auto remote_sig = make_encoder(options_.encode, sig_name_, [this](std::string_view b) {
-      sig_remote_.append(b);
-      return Status{};
-    });
-    if (!remote_sig) return std::unexpected(remote_sig.error());
-    sig_remote_encoder_ = std::move(*remote_sig);
+    sig_remote_ = std::make_unique<EncodeWorker>(nullptr, "", kQueueLimit);
+    if (auto st = sig_remote_->start(options_.encode, sig_name_); !st) return st;
     if (!options_.archive_dir.empty()) {
       EncodeOptions gz;
       gz.codec = Codec::kGzip;
-      auto cache_sig = make_encoder(gz, archive_cache_name(sig_name_), [this](std::string_view b) {
-        sig_cache_.append(b);
-        return Status{};
-      });
-      if (!cache_sig) return std::unexpected(cache_sig.error());
-      sig_cache_encoder_ = std::move(*cache_sig);
+      sig_cache_ = std::make_unique<EncodeWorker>(nullptr, "", kQueueLimit);
+      if (auto st = sig_cache_->start(gz, archive_cache_name(sig_name_)); !st) return st;
     }
     sigtar_ = std::make_unique<SigtarWriter>([this](std::string_view tar) -> Status {
-      if (auto st = sig_remote_encoder_->write(tar); !st) return st;
-      if (sig_cache_encoder_) return sig_cache_encoder_->write(tar);
-      return {};
+      sig_batch_.append(tar);
+      return sig_batch_.size() >= kBatchSize ? push_sigtar() : Status{};
     });
     return {};
   }
@@ -325,23 +466,27 @@ class SetWriter::Impl {
       }
     }
     stats_.end_time = now_seconds();
-    // The last volume (a set always has at least one).
-    if (!volume_ && volumes_written_ == 0) {
+    // The last volume (a set always has at least one), then every volume stored.
+    if (!volume_ && volumes_opened_ == 0) {
       if (auto st = open_volume(); !st) return std::unexpected(st.error());
     }
     if (volume_) {
       if (auto st = close_volume(); !st) return std::unexpected(st.error());
     }
+    while (!in_flight_.empty()) {
+      if (auto st = collect_oldest(); !st) return std::unexpected(st.error());
+    }
     // The signature file.
     if (auto st = sigtar_->finish(); !st) return std::unexpected(st.error());
-    if (auto st = sig_remote_encoder_->finish(); !st) return std::unexpected(st.error());
-    if (sig_cache_encoder_) {
-      if (auto st = sig_cache_encoder_->finish(); !st) return std::unexpected(st.error());
+    if (auto st = push_sigtar(); !st) return std::unexpected(st.error());
+    auto remote = sig_remote_->wait();
+    if (!remote) return std::unexpected(remote.error());
+    if (auto st = store(sig_name_, remote->stored); !st) return std::unexpected(st.error());
+    if (sig_cache_) {
+      auto cached = sig_cache_->wait();
+      if (!cached) return std::unexpected(cached.error());
+      cache(archive_cache_name(sig_name_), cached->stored);
     }
-    if (auto st = store(sig_name_, sig_remote_); !st) return std::unexpected(st.error());
-    sig_remote_.clear();
-    sig_remote_.shrink_to_fit();
-    if (sig_cache_encoder_) cache(archive_cache_name(sig_name_), sig_cache_);
     // The manifest, last.
     std::string text = format_manifest(manifest_);
     std::string stored = text;
@@ -567,24 +712,50 @@ class SetWriter::Impl {
 
   // ---- volumes
 
+  // The volume being filled. Its plaintext goes to its EncodeWorker in batches; closed
+  // volumes stay in in_flight_ until their worker has encoded and stored them.
   struct Volume {
     int number = 0;
     std::string name;
-    std::unique_ptr<Encoder> encoder;
-    std::string stored;
-    MdCtx sha1;
-    uint64_t tar_offset = 0;
+    std::unique_ptr<EncodeWorker> worker;
+    std::string batch;        // tar bytes not yet queued
+    uint64_t tar_offset = 0;  // tar bytes of this volume so far
     bool has_blocks = false;
     Index first_index, last_index;
     std::optional<int64_t> first_block, last_block;
   };
+  struct InFlight {
+    std::string name;
+    ManifestVolume entry;  // without its hash until stored
+    std::unique_ptr<EncodeWorker> worker;
+  };
+
+  static constexpr size_t kBatchSize = 1 << 20;
+  static constexpr size_t kQueueLimit = 8 << 20;
+
+  Status push_sigtar() {
+    if (sig_batch_.empty()) return {};
+    if (sig_cache_) {
+      std::string copy = sig_batch_;
+      if (auto st = sig_cache_->push(copy); !st) return st;
+    }
+    return sig_remote_->push(sig_batch_);
+  }
 
   // Room is measured as duplicity measures it (FORMAT.md §6): against the stored size, keeping
-  // 50 KiB + 16 KiB back for gpg, and a volume closes when less than one 64 KiB block fits.
+  // 50 KiB + 16 KiB back for gpg, and a volume closes when less than one 64 KiB block fits. The
+  // stored size of plaintext still queued for the encoder is estimated with the ratio the
+  // encoder has shown so far (1 before it has seen 1 MiB).
   bool volume_full() const {
     uint64_t limit = options_.volume_size;
     if (gpg()) limit = limit > (66 << 10) ? limit - (66 << 10) : 0;
-    uint64_t used = volume_->encoder->bytes_out();
+    const EncodeWorker& w = *volume_->worker;
+    const uint64_t consumed = w.consumed();
+    const uint64_t stored = w.stored();
+    const double ratio =
+        consumed >= (1 << 20) ? static_cast<double>(stored) / static_cast<double>(consumed) : 1.0;
+    const uint64_t waiting = volume_->tar_offset > consumed ? volume_->tar_offset - consumed : 0;
+    const uint64_t used = stored + static_cast<uint64_t>(static_cast<double>(waiting) * ratio);
     return used >= limit || limit - used < kChunkSize;
   }
 
@@ -594,18 +765,8 @@ class SetWriter::Impl {
     const std::string suffix(suffix_for(options_.encode.codec));
     v->name = full() ? full_volume_name(time_, v->number, suffix)
                      : inc_volume_name(previous_->end_time, time_, v->number, suffix);
-    v->sha1.reset(EVP_MD_CTX_new());
-    if (!v->sha1 || EVP_DigestInit_ex(v->sha1.get(), EVP_sha1(), nullptr) != 1) {
-      return error(ErrorKind::kIoError, "SHA1 unavailable");
-    }
-    Volume* raw = v.get();
-    auto enc = make_encoder(options_.encode, v->name, [raw](std::string_view b) -> Status {
-      raw->stored.append(b);
-      EVP_DigestUpdate(raw->sha1.get(), b.data(), b.size());
-      return {};
-    });
-    if (!enc) return std::unexpected(enc.error());
-    v->encoder = std::move(*enc);
+    v->worker = std::make_unique<EncodeWorker>(&backend_, v->name, kQueueLimit);
+    if (auto st = v->worker->start(options_.encode, v->name); !st) return st;
     volume_ = std::move(v);
     return {};
   }
@@ -614,27 +775,46 @@ class SetWriter::Impl {
     Volume& v = *volume_;
     if (gpg()) {
       // Encrypted volumes end with a tar footer (get_footer); gzip and plain ones do not.
-      std::string footer = tar_volume_footer(v.tar_offset);
-      if (auto st = v.encoder->write(footer); !st) return st;
+      v.batch += tar_volume_footer(v.tar_offset);
     }
-    if (auto st = v.encoder->finish(); !st) return st;
-    ManifestVolume mv;
-    mv.number = v.number;
-    mv.start = v.first_index;
-    mv.start_block = v.first_block;
-    mv.end = v.has_blocks ? v.last_index : v.first_index;
-    mv.end_block = v.has_blocks ? v.last_block : v.first_block;
-    mv.hash_type = "SHA1";
-    mv.hash_hex = sha1_hex(v.sha1.get());
-    if (auto st = store(v.name, v.stored); !st) return st;
-    stats_.total_destination_size_change += static_cast<int64_t>(v.stored.size());
-    manifest_.volumes[v.number] = std::move(mv);
-    ++volumes_written_;
+    if (auto st = v.worker->push(v.batch); !st) return st;
+    v.worker->close();
+    InFlight f;
+    f.name = v.name;
+    f.entry.number = v.number;
+    f.entry.start = v.first_index;
+    f.entry.start_block = v.first_block;
+    f.entry.end = v.has_blocks ? v.last_index : v.first_index;
+    f.entry.end_block = v.has_blocks ? v.last_block : v.first_block;
+    f.worker = std::move(v.worker);
+    in_flight_.push_back(std::move(f));
+    volume_.reset();
+    // Memory stays bounded: at most one volume per core is being encoded or stored.
+    const size_t max_in_flight = std::max(2u, std::thread::hardware_concurrency());
+    while (in_flight_.size() >= max_in_flight) {
+      if (auto st = collect_oldest(); !st) return st;
+    }
+    return {};
+  }
+
+  // Waits for the oldest closed volume to be stored and records it in the manifest.
+  Status collect_oldest() {
+    InFlight f = std::move(in_flight_.front());
+    in_flight_.pop_front();
+    auto done = f.worker->wait();
+    if (!done) return std::unexpected(done.error());
+    f.entry.hash_type = "SHA1";
+    f.entry.hash_hex = done->sha1;
+    stats_.total_destination_size_change += static_cast<int64_t>(done->size);
+    stored_names_.push_back(f.name);
+    log_info("stored {} ({} bytes)", f.name, done->size);
+    if (options_.after_store) options_.after_store(f.name);
+    const int number = f.entry.number;
+    manifest_.volumes[number] = std::move(f.entry);
     if (options_.on_volume) {
-      options_.on_volume(v.number, static_cast<uint64_t>(stats_.total_destination_size_change),
+      options_.on_volume(number, static_cast<uint64_t>(stats_.total_destination_size_change),
                          static_cast<uint64_t>(stats_.source_file_size));
     }
-    volume_.reset();
     return {};
   }
 
@@ -650,17 +830,11 @@ class SetWriter::Impl {
     }
     Volume& v = *volume_;
     m.size = data.size();
-    std::string header = tar_header(m);
-    if (auto st = v.encoder->write(header); !st) return st;
-    if (!data.empty()) {
-      if (auto st = v.encoder->write(data); !st) return st;
-    }
-    size_t pad = tar_padding(data.size());
-    if (pad > 0) {
-      static const std::string kZeros(kTarBlockSize, '\0');
-      if (auto st = v.encoder->write(std::string_view(kZeros).substr(0, pad)); !st) return st;
-    }
-    v.tar_offset += header.size() + data.size() + pad;
+    const size_t before = v.batch.size();
+    v.batch += tar_header(m);
+    v.batch.append(data);
+    v.batch.append(tar_padding(data.size()), '\0');
+    v.tar_offset += v.batch.size() - before;
     stats_.raw_delta_size += static_cast<int64_t>(data.size());
     if (!v.has_blocks) {
       v.has_blocks = true;
@@ -669,6 +843,7 @@ class SetWriter::Impl {
     }
     v.last_index = index;
     v.last_block = block;
+    if (v.batch.size() >= kBatchSize) return v.worker->push(v.batch);
     return {};
   }
 
@@ -708,12 +883,12 @@ class SetWriter::Impl {
   BackupStatistics stats_;
   Manifest manifest_;
   std::string sig_name_, manifest_name_;
-  std::unique_ptr<Encoder> sig_remote_encoder_, sig_cache_encoder_;
-  std::string sig_remote_, sig_cache_;
+  std::unique_ptr<EncodeWorker> sig_remote_, sig_cache_;
+  std::string sig_batch_;
   std::unique_ptr<SigtarWriter> sigtar_;
   std::unique_ptr<Volume> volume_;
+  std::deque<InFlight> in_flight_;
   int volumes_opened_ = 0;
-  int volumes_written_ = 0;
   std::vector<std::string> stored_names_;
   std::string read_buffer_;
   std::string pending_;

@@ -15,7 +15,12 @@
 // or incremental as duplicity does, loading the signature chain, checking the last manifest's
 // host and directory, walking the source and writing the set.
 //
-// Not thread-safe; one writer per set. Clear file data only ever lives in memory.
+// Threads: the caller's thread reads the source, makes signatures and deltas and forms the tar
+// stream; each volume is compressed, encrypted, hashed and stored by a worker thread of its own
+// while the next volume is filled (at most one volume per core in flight), and the signature file
+// is encoded the same way. Memory is bounded by those volumes (stored bytes are held until
+// uploaded) plus 8 MiB of queued plaintext per worker. SetWriter itself is not thread-safe; one
+// writer per set. Clear file data only ever lives in memory.
 #pragma once
 
 #include <sys/stat.h>

@@ -3,14 +3,15 @@
 #include <fcntl.h>
 #include <gpgme.h>
 #include <unistd.h>
-#include <zlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 #include <mutex>
 #include <thread>
+
+#include "chain/openpgp_encrypt.h"
 
 namespace dupfs::chain {
 namespace {
@@ -37,104 +38,36 @@ class PlainEncoder : public Encoder {
 };
 
 // ---------------------------------------------------------------------------------------------
-// gzip, as Python's gzip.GzipFile(None, "wb", 6, fileobj) writes it: no FNAME, MTIME = now,
-// XFL 0, OS 255, raw deflate (level 6, 32 KiB window, memLevel 8), CRC32 and ISIZE.
+// gzip (Deflater: one member as Python's GzipFile writes it) and passphrase-only OpenPGP
+// (SymmetricEncryptor: what gpg --symmetric 2.2 writes), both in process.
 
 class GzipEncoder : public Encoder {
  public:
-  GzipEncoder(ByteSink sink, std::string name) : sink_(std::move(sink)), name_(std::move(name)) {
-    std::memset(&z_, 0, sizeof z_);
-    ok_ = deflateInit2(&z_, 6, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK;
-    crc_ = crc32(0, nullptr, 0);
-  }
-  ~GzipEncoder() override {
-    if (ok_) deflateEnd(&z_);
-  }
-
-  Status write(std::string_view plain) override {
-    if (!ok_) return error(ErrorKind::kIoError, "cannot compress {}: zlib init failed", name_);
-    if (!header_written_) {
-      if (auto st = write_header(); !st) return st;
-    }
-    size_ += plain.size();
-    while (!plain.empty()) {
-      // zlib counts in uInt.
-      size_t n = std::min<size_t>(plain.size(), 1u << 30);
-      crc_ = crc32(crc_, reinterpret_cast<const Bytef*>(plain.data()), static_cast<uInt>(n));
-      if (auto st = deflate_some(plain.substr(0, n), Z_NO_FLUSH); !st) return st;
-      plain.remove_prefix(n);
-    }
-    return {};
-  }
-
-  Status finish() override {
-    if (!ok_) return error(ErrorKind::kIoError, "cannot compress {}: zlib init failed", name_);
-    if (!header_written_) {
-      if (auto st = write_header(); !st) return st;
-    }
-    if (auto st = deflate_some({}, Z_FINISH); !st) return st;
-    unsigned char trailer[8];
-    for (int i = 0; i < 4; ++i) trailer[i] = static_cast<unsigned char>(crc_ >> (8 * i));
-    for (int i = 0; i < 4; ++i) trailer[4 + i] = static_cast<unsigned char>(size_ >> (8 * i));
-    return emit(std::string_view(reinterpret_cast<char*>(trailer), 8));
-  }
-
-  uint64_t bytes_out() const override { return bytes_out_; }
+  GzipEncoder(ByteSink sink, DeflateLevel level)
+      : deflater_(Deflater::Format::kGzip, level, std::move(sink)) {}
+  Status write(std::string_view plain) override { return deflater_.write(plain); }
+  Status finish() override { return deflater_.finish(); }
+  uint64_t bytes_out() const override { return deflater_.bytes_out(); }
 
  private:
-  Status write_header() {
-    header_written_ = true;
-    const uint32_t mtime = static_cast<uint32_t>(std::time(nullptr));
-    unsigned char h[10] = {0x1f,
-                           0x8b,
-                           8,
-                           0,
-                           static_cast<unsigned char>(mtime),
-                           static_cast<unsigned char>(mtime >> 8),
-                           static_cast<unsigned char>(mtime >> 16),
-                           static_cast<unsigned char>(mtime >> 24),
-                           0,
-                           255};
-    return emit(std::string_view(reinterpret_cast<char*>(h), sizeof h));
-  }
+  Deflater deflater_;
+};
 
-  Status deflate_some(std::string_view in, int flush) {
-    z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-    z_.avail_in = static_cast<uInt>(in.size());
-    for (;;) {
-      out_.resize(kOutPiece);
-      z_.next_out = reinterpret_cast<Bytef*>(out_.data());
-      z_.avail_out = static_cast<uInt>(out_.size());
-      int r = deflate(&z_, flush);
-      if (r == Z_STREAM_ERROR) {
-        return error(ErrorKind::kIoError, "cannot compress {}: zlib error", name_);
-      }
-      size_t produced = out_.size() - z_.avail_out;
-      if (produced > 0) {
-        if (auto st = emit(std::string_view(out_.data(), produced)); !st) return st;
-      }
-      if (flush == Z_FINISH) {
-        if (r == Z_STREAM_END) return {};
-      } else if (z_.avail_in == 0 && z_.avail_out > 0) {
-        return {};
-      }
-    }
-  }
+class SymmetricPgpEncoder : public Encoder {
+ public:
+  SymmetricPgpEncoder(std::string_view passphrase, ByteSink sink, DeflateLevel level)
+      : encryptor_(passphrase, std::move(sink), options(level)) {}
+  Status write(std::string_view plain) override { return encryptor_.write(plain); }
+  Status finish() override { return encryptor_.finish(); }
+  uint64_t bytes_out() const override { return encryptor_.bytes_out(); }
 
-  Status emit(std::string_view bytes) {
-    bytes_out_ += bytes.size();
-    return sink_(bytes);
+ private:
+  static SymmetricEncryptOptions options(DeflateLevel level) {
+    SymmetricEncryptOptions o;
+    o.compression = level;
+    return o;
   }
-
-  ByteSink sink_;
-  std::string name_;
-  z_stream z_;
-  bool ok_ = false;
-  bool header_written_ = false;
-  uLong crc_ = 0;
-  uint64_t size_ = 0;
-  uint64_t bytes_out_ = 0;
-  std::string out_;
+  SymmetricEncryptor encryptor_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -443,8 +376,15 @@ Result<std::unique_ptr<Encoder>> make_encoder(const EncodeOptions& options, std:
       return std::unique_ptr<Encoder>(std::make_unique<PlainEncoder>(std::move(sink)));
     case Codec::kGzip:
       return std::unique_ptr<Encoder>(
-          std::make_unique<GzipEncoder>(std::move(sink), std::move(name)));
+          std::make_unique<GzipEncoder>(std::move(sink), options.compression));
     case Codec::kGpg:
+      if (options.recipients.empty() && options.sign_key.empty() && options.in_process) {
+        if (!options.passphrase) {
+          return error(ErrorKind::kAuth, "cannot encrypt {}: no passphrase given", name);
+        }
+        return std::unique_ptr<Encoder>(std::make_unique<SymmetricPgpEncoder>(
+            *options.passphrase, std::move(sink), options.compression));
+      }
       return GpgEncoder::make(options, std::move(name), std::move(sink));
   }
   return error(ErrorKind::kInvalidArgument, "unknown codec");

@@ -19,6 +19,7 @@
 #include "chain/names.h"
 #include "chain/signature.h"
 #include "chain/tar.h"
+#include "tests/support/process.h"
 #include "tests/support/source_tree.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/walk_tree.h"
@@ -384,6 +385,81 @@ TEST(BackupStatisticsTest, DuplicitysLayout) {
   EXPECT_THAT(text, ::testing::HasSubstr("TotalDestinationSizeChange 1 (1 byte)\nErrors 0\n"));
   EXPECT_THAT(text, ::testing::EndsWith("\n-------------------------------------------------\n"));
 }
+
+}  // namespace
+}  // namespace dupfs::chain
+
+// ---------------------------------------------------------------------------------------------
+// Encoders: every codec's output read back by the tools duplicity uses (gpg, gzip) and by
+// dupfs's decoder, for sizes around the block and packet boundaries.
+
+namespace dupfs::chain {
+namespace {
+
+std::string encode_all(const EncodeOptions& options, std::string_view plain, size_t piece) {
+  std::string out;
+  auto enc = make_encoder(options, "test object", [&out](std::string_view b) -> Status {
+    out.append(b);
+    return {};
+  });
+  EXPECT_TRUE(enc.has_value());
+  if (!enc) return {};
+  for (size_t i = 0; i < plain.size(); i += piece) {
+    EXPECT_TRUE((*enc)->write(plain.substr(i, piece)).has_value());
+  }
+  EXPECT_TRUE((*enc)->finish().has_value());
+  EXPECT_EQ((*enc)->bytes_out(), out.size());
+  return out;
+}
+
+class EncodeTest : public ::testing::TestWithParam<size_t> {};
+
+TEST_P(EncodeTest, GzipAndOpenPgpDecodeWithGzipGpgAndDupfs) {
+  const size_t size = GetParam();
+  // Half compressible text, half random, so both deflate paths are exercised.
+  std::string plain;
+  while (plain.size() < size / 2) plain += "the quick brown fox jumps over the lazy dog. ";
+  plain.resize(size / 2);
+  plain += test::pseudo_random_bytes(size - plain.size(), size);
+  test::TempDir dir("dupfs-enc-");
+  for (DeflateLevel level :
+       {DeflateLevel{DeflateEngine::kIsal, 3}, DeflateLevel{DeflateEngine::kZlib, 6}}) {
+    EncodeOptions gz;
+    gz.codec = Codec::kGzip;
+    gz.compression = level;
+    std::string z = encode_all(gz, plain, 100000);
+    test::write_file(dir.file("x.gz"), z);
+    auto r = test::run({"gzip", "-dc", dir.file("x.gz")});
+    ASSERT_TRUE(r.ok()) << r.err;
+    EXPECT_TRUE(r.out == plain) << "gzip level " << level.level << ", size " << size;
+  }
+  EncodeOptions pgp;
+  pgp.codec = Codec::kGpg;
+  pgp.passphrase = "pass phrase";
+  std::string c = encode_all(pgp, plain, 70000);
+  test::write_file(dir.file("x.gpg"), c);
+  test::TempDir home("dupfs-enc-gnupg-");
+  ::chmod(home.path().c_str(), 0700);
+  auto r = test::run({"gpg", "--batch", "--homedir", home.path(), "--pinentry-mode", "loopback",
+                      "--passphrase-fd", "0", "--decrypt", dir.file("x.gpg")},
+                     {}, std::chrono::seconds(120), "pass phrase\n");
+  test::run({"gpgconf", "--homedir", home.path(), "--kill", "all"});
+  ASSERT_TRUE(r.ok()) << r.err;
+  EXPECT_TRUE(r.out == plain) << "gpg, size " << size;
+  EXPECT_EQ(r.err.find("WARNING"), std::string::npos) << r.err;
+  // And dupfs's own in-process decryptor.
+  MemoryBackend mem;
+  mem.put("x.gpg", c);
+  Credentials creds;
+  creds.passphrase = "pass phrase";
+  auto back = decode_object_to_string(mem, "x.gpg", creds);
+  ASSERT_TRUE(back.has_value()) << back.error().message;
+  EXPECT_TRUE(*back == plain);
+}
+
+INSTANTIATE_TEST_SUITE_P(Sizes, EncodeTest,
+                         ::testing::Values(0, 1, 100, 65535, 65536, 65537, 262144, 524288, 524289,
+                                           3 * 1024 * 1024 + 17));
 
 }  // namespace
 }  // namespace dupfs::chain
