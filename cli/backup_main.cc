@@ -265,10 +265,6 @@ int run_backup_command(BackupArgs& args) {
 
   auto backend = open_backend(url);
   if (!backend) return report(backend.error());
-  if (auto names = (*backend)->list(); !names && names.error().kind == ErrorKind::kNotFound) {
-    // duplicity creates a missing local target directory.
-    if (auto st = make_local_target(url); !st) return report(st.error());
-  }
 
   chain::BackupOptions options;
   options.volume_size = static_cast<uint64_t>(args.volsize) << 20;
@@ -296,6 +292,10 @@ int run_backup_command(BackupArgs& args) {
     options.encode.passphrase = *p;
     request.credentials.passphrase = std::move(*p);
     if (auto st = chain::check_encryption_keys(options.encode); !st) return report(st.error());
+  }
+  if (auto names = (*backend)->list(); !names && names.error().kind == ErrorKind::kNotFound) {
+    // duplicity creates a missing local target directory.
+    if (auto st = make_local_target(url); !st) return report(st.error());
   }
   request.credentials.gnupg_home = gnupg_home;
   request.allow_source_mismatch = args.allow_source_mismatch;
@@ -339,7 +339,7 @@ int main(int argc, char** argv) {
       "dupfs-backup: write a full or incremental backup of SOURCE to URL in duplicity's "
       "format\n  dupfs-backup [full|incremental] [options] SOURCE URL\nWithout an action: a "
       "full backup when URL holds no chain yet, else an incremental."};
-  app.add_option("args", a.positional, "[full|incremental] SOURCE URL")->required();
+  app.add_option("args", a.positional, "[full|incremental] SOURCE URL");
   app.add_option("--volsize", a.volsize, "Volume size in MiB (default 200)");
   app.add_option("--full-if-older-than", a.full_if_older_than,
                  "Make a full backup when the last full is older than this (14D, 2W, 1M, 1Y)");
@@ -371,8 +371,12 @@ int main(int argc, char** argv) {
                  "0-9 or error, warning, notice, info, debug (default notice)");
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // Bad input: one line, exit code 2, as every other error of ours.
+    std::fprintf(stderr, "dupfs-backup: %s (see --help)\n", e.what());
+    return 2;
   }
   // Selection options in command-line order: each occurrence takes its option's next value.
   size_t next_include = 0, next_exclude = 0, next_include_fl = 0, next_exclude_fl = 0;

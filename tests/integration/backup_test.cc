@@ -199,6 +199,36 @@ TEST_F(BackupTest, BadInputIsOneLineAndNonZero) {
                !std::filesystem::is_empty(dir_.file("out")));
 }
 
+TEST_F(BackupTest, PassphraseIsAskedTwiceOnATerminal) {
+  write_file(path("a.txt"), "asked on a terminal\n");
+  auto no_pass = env_;
+  no_pass.erase("PASSPHRASE");
+  // script(1) gives dupfs-backup a terminal; the answers are typed after the prompts (input
+  // typed ahead is discarded when echo is turned off, as getpass does).
+  const auto typed = [&](const std::string& command, const std::string& first,
+                         const std::string& second) {
+    std::string shell = "(sleep 1; printf '%s\\n' '" + first + "'; sleep 1; printf '%s\\n' '" +
+                        second + "') | script -qec '" + command + "' /dev/null";
+    return run({"sh", "-c", shell}, no_pass, std::chrono::seconds(300), "", {"PASSPHRASE"});
+  };
+  std::string command = std::string(DUPFS_BACKUP_BINARY) + " --archive-dir " +
+                        dir_.file("dupfscache") + " " + src_ + " " + url_;
+  auto r = typed(command, "typed secret", "typed secret");
+  ASSERT_TRUE(r.ok()) << describe({"script", command}, r);
+  EXPECT_NE(r.out.find("GnuPG passphrase"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("typed secret"), std::string::npos) << "the passphrase was echoed";
+  record_set();
+  env_["PASSPHRASE"] = "typed secret";
+  expect_every_set_restores();
+  // Two different answers: refused, nothing stored.
+  std::string other = "file://" + dir_.file("other");
+  command = std::string(DUPFS_BACKUP_BINARY) + " " + src_ + " " + other;
+  r = typed(command, "one", "two");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("do not match"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(dir_.file("other")));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Stage 2: incrementals.
 
