@@ -375,15 +375,16 @@ Result<std::unique_ptr<Encoder>> make_encoder(const EncodeOptions& options, std:
     case Codec::kPlain:
       return std::unique_ptr<Encoder>(std::make_unique<PlainEncoder>(std::move(sink)));
     case Codec::kGzip:
-      return std::unique_ptr<Encoder>(
-          std::make_unique<GzipEncoder>(std::move(sink), options.compression));
+      return std::unique_ptr<Encoder>(std::make_unique<GzipEncoder>(
+          std::move(sink), options.compression.value_or(DeflateLevel{DeflateEngine::kZlib, 4})));
     case Codec::kGpg:
       if (options.recipients.empty() && options.sign_key.empty() && options.in_process) {
         if (!options.passphrase) {
           return error(ErrorKind::kAuth, "cannot encrypt {}: no passphrase given", name);
         }
         return std::unique_ptr<Encoder>(std::make_unique<SymmetricPgpEncoder>(
-            *options.passphrase, std::move(sink), options.compression));
+            *options.passphrase, std::move(sink),
+            options.compression.value_or(DeflateLevel{DeflateEngine::kIsal, 3})));
       }
       return GpgEncoder::make(options, std::move(name), std::move(sink));
   }
