@@ -2,8 +2,10 @@
 // are restored by `duplicity restore`, checked by `duplicity verify --compare-data`, continued by
 // `duplicity incremental`, and mounted by build/dupfs; every result is compared with the source
 // as it was when the set was made.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -227,6 +229,20 @@ TEST_F(BackupTest, PassphraseIsAskedTwiceOnATerminal) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.out.find("do not match"), std::string::npos) << r.out;
   EXPECT_FALSE(std::filesystem::exists(dir_.file("other")));
+}
+
+TEST_F(BackupTest, OneRunAtATimePerArchiveDir) {
+  write_file(path("a.txt"), "a\n");
+  std::filesystem::create_directories(dir_.file("dupfscache"));
+  int fd = ::open(dir_.file("dupfscache/lockfile").c_str(), O_RDWR | O_CREAT, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX), 0);
+  auto r = run({DUPFS_BACKUP_BINARY, "--archive-dir", dir_.file("dupfscache"), src_, url_}, env_);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("another dupfs-backup"), std::string::npos) << r.err;
+  ::close(fd);
+  dupfs_backup({});
+  expect_every_set_restores();
 }
 
 // ---------------------------------------------------------------------------------------------
