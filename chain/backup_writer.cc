@@ -6,6 +6,7 @@
 #include <pwd.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <atomic>
 #include <chrono>
@@ -437,17 +438,19 @@ class SetWriter::Impl {
       log_info("skipping {}: sockets are not backed up", index_to_string(src.index));
       return {};
     }
-    const SignedSigEntry* previous = nullptr;
+    std::optional<SignedSigEntry> matched;
     if (previous_) {
-      auto& sigs = previous_->signatures;
-      while (prev_pos_ < sigs.size() && sigs[prev_pos_].entry.index < src.index) {
-        if (auto st = write_deleted(sigs[prev_pos_]); !st) return st;
-        ++prev_pos_;
+      if (auto st = load_prev_head(); !st) return st;
+      while (prev_head_ && prev_head_->entry.index < src.index) {
+        if (auto st = write_deleted(*prev_head_); !st) return st;
+        if (auto st = advance_prev(); !st) return st;
       }
-      if (prev_pos_ < sigs.size() && sigs[prev_pos_].entry.index == src.index) {
-        previous = &sigs[prev_pos_++];
+      if (prev_head_ && prev_head_->entry.index == src.index) {
+        matched = std::move(prev_head_);
+        if (auto st = advance_prev(); !st) return st;
       }
     }
+    const SignedSigEntry* previous = matched ? &*matched : nullptr;
     if (previous != nullptr && unchanged(*previous, src, *type)) {
       ++stats_.source_files;
       stats_.source_file_size += src.st.st_size;
@@ -460,9 +463,10 @@ class SetWriter::Impl {
     if (finished_) return error(ErrorKind::kInvalidArgument, "backup set already finished");
     finished_ = true;
     if (previous_) {
-      auto& sigs = previous_->signatures;
-      for (; prev_pos_ < sigs.size(); ++prev_pos_) {
-        if (auto st = write_deleted(sigs[prev_pos_]); !st) return std::unexpected(st.error());
+      if (auto st = load_prev_head(); !st) return std::unexpected(st.error());
+      while (prev_head_) {
+        if (auto st = write_deleted(*prev_head_); !st) return std::unexpected(st.error());
+        if (auto st = advance_prev(); !st) return std::unexpected(st.error());
       }
     }
     stats_.end_time = now_seconds();
@@ -505,6 +509,19 @@ class SetWriter::Impl {
  private:
   bool gpg() const { return options_.encode.codec == Codec::kGpg; }
   bool full() const { return !previous_; }
+
+  // The previous chain's merged signatures are read one entry ahead of the source walk.
+  Status load_prev_head() {
+    if (prev_loaded_) return {};
+    prev_loaded_ = true;
+    return advance_prev();
+  }
+  Status advance_prev() {
+    auto next = previous_->next();
+    if (!next) return std::unexpected(next.error());
+    prev_head_ = std::move(*next);
+    return {};
+  }
 
   // ---- change detection (FORMAT.md §3.6, path.ROPath.__eq__)
 
@@ -875,7 +892,8 @@ class SetWriter::Impl {
   BackupOptions options_;
   int64_t time_;
   std::optional<ChainState> previous_;
-  size_t prev_pos_ = 0;
+  std::optional<SignedSigEntry> prev_head_;
+  bool prev_loaded_ = false;
   bool finished_ = false;
   bool have_last_ = false;
   Index last_index_;
@@ -936,27 +954,140 @@ Result<std::string> fetch_metadata(const Backend& backend, const std::string& ar
   return data;
 }
 
+// One signature file of the chain, read entry by entry: from its gzipped copy in the archive dir
+// (fetched, decoded and kept there first when missing), else from memory.
+class SigLayer {
+ public:
+  static Result<std::unique_ptr<SigLayer>> open(const Backend& backend,
+                                                const std::string& archive_dir,
+                                                const std::string& name,
+                                                const Credentials& credentials) {
+    auto layer = std::unique_ptr<SigLayer>(new SigLayer(name));
+    if (!archive_dir.empty()) {
+      const std::string path = archive_dir + "/" + archive_cache_name(name);
+      if (::access(path.c_str(), R_OK) != 0) {
+        // Not cached yet: decode from storage and keep it (fetch_metadata caches it).
+        auto text = fetch_metadata(backend, archive_dir, name, credentials);
+        if (!text) return std::unexpected(text.error());
+        if (::access(path.c_str(), R_OK) != 0) {
+          layer->text_ = std::move(*text);
+          return layer;
+        }
+      }
+      layer->gz_ = gzopen(path.c_str(), "rb");
+      if (layer->gz_ == nullptr) {
+        return error(ErrorKind::kIoError, "cannot open {}: {}", path, std::strerror(errno));
+      }
+      gzbuffer(layer->gz_, 256 * 1024);
+      return layer;
+    }
+    auto text = decode_object_to_string(backend, name, credentials);
+    if (!text) return std::unexpected(text.error());
+    layer->text_ = std::move(*text);
+    return layer;
+  }
+  ~SigLayer() {
+    if (gz_ != nullptr) gzclose(gz_);
+  }
+
+  // The next entry of the file; nullopt after the last.
+  Result<std::optional<SignedSigEntry>> next() {
+    while (!parser_.has_entry() && !done_) {
+      std::string_view piece;
+      if (gz_ != nullptr) {
+        buffer_.resize(256 * 1024);
+        int n = gzread(gz_, buffer_.data(), static_cast<unsigned>(buffer_.size()));
+        if (n < 0) return error(ErrorKind::kCorruption, "signature file {}: bad gzip data", name_);
+        piece = std::string_view(buffer_.data(), static_cast<size_t>(n));
+      } else {
+        piece = std::string_view(text_).substr(std::min(pos_, text_.size()), 256 * 1024);
+        pos_ += piece.size();
+      }
+      Status st = piece.empty() ? parser_.finish() : parser_.feed(piece);
+      if (piece.empty()) done_ = true;
+      if (!st) {
+        return error(ErrorKind::kCorruption, "signature file {} is damaged: {}", name_,
+                     st.error().message);
+      }
+    }
+    if (!parser_.has_entry()) return std::optional<SignedSigEntry>();
+    return std::optional<SignedSigEntry>(parser_.take());
+  }
+
+ private:
+  explicit SigLayer(std::string name) : name_(std::move(name)) {}
+  std::string name_;
+  gzFile gz_ = nullptr;
+  std::string text_;
+  size_t pos_ = 0;
+  bool done_ = false;
+  std::string buffer_;
+  SignedSigtarParser parser_;
+};
+
+// The layers merged as duplicity's combine_path_iters merges them: in index order, for each
+// index the entry of the newest layer, deleted entries dropped.
+class MergedSignatures {
+ public:
+  explicit MergedSignatures(std::vector<std::unique_ptr<SigLayer>> layers)
+      : layers_(std::move(layers)), heads_(layers_.size()) {}
+
+  Result<std::optional<SignedSigEntry>> next() {
+    if (!started_) {
+      started_ = true;
+      for (size_t i = 0; i < layers_.size(); ++i) {
+        if (auto st = advance(i); !st) return std::unexpected(st.error());
+      }
+    }
+    for (;;) {
+      std::optional<size_t> best;
+      for (size_t i = 0; i < heads_.size(); ++i) {
+        if (!heads_[i]) continue;
+        // The smallest index; among equal ones the newest layer (the later i).
+        if (!best || !(heads_[*best]->entry.index < heads_[i]->entry.index)) best = i;
+      }
+      if (!best) return std::optional<SignedSigEntry>();
+      const Index index = heads_[*best]->entry.index;
+      SignedSigEntry winner = std::move(*heads_[*best]);
+      for (size_t i = 0; i < heads_.size(); ++i) {
+        if (i == *best || (heads_[i] && heads_[i]->entry.index == index)) {
+          if (auto st = advance(i); !st) return std::unexpected(st.error());
+        }
+      }
+      if (winner.entry.kind != EntryKind::kDeleted) return std::optional<SignedSigEntry>(winner);
+    }
+  }
+
+ private:
+  Status advance(size_t i) {
+    auto e = layers_[i]->next();
+    if (!e) return std::unexpected(e.error());
+    heads_[i] = std::move(*e);
+    return {};
+  }
+  std::vector<std::unique_ptr<SigLayer>> layers_;
+  std::vector<std::optional<SignedSigEntry>> heads_;
+  bool started_ = false;
+};
+
 Result<ChainState> load_chain_state(const Backend& backend, const BackupOptions& options,
                                     const Collection& collection, const Credentials& credentials) {
   const SignatureChain& sc = collection.sig_chains.at(*collection.matched_sig_chain);
   std::vector<std::string> names{sc.full_name};
   names.insert(names.end(), sc.inc_names.begin(), sc.inc_names.end());
-  std::vector<std::vector<SignedSigEntry>> layers;
+  std::vector<std::unique_ptr<SigLayer>> layers;
   for (const auto& name : names) {
-    auto text = fetch_metadata(backend, options.archive_dir, name, credentials);
-    if (!text) {
-      return error(text.error().kind, "cannot read signatures {}: {}", name, text.error().message);
+    auto layer = SigLayer::open(backend, options.archive_dir, name, credentials);
+    if (!layer) {
+      return error(layer.error().kind, "cannot read signatures {}: {}", name,
+                   layer.error().message);
     }
-    auto entries = read_sigtar_with_signatures(*text);
-    if (!entries) {
-      return error(ErrorKind::kCorruption, "signature file {} is damaged: {}", name,
-                   entries.error().message);
-    }
-    layers.push_back(std::move(*entries));
+    layers.push_back(std::move(*layer));
   }
   ChainState state;
   state.end_time = collection.latest_chain()->end_time();
-  state.signatures = merge_signed_signatures(std::move(layers));
+  auto merged = std::make_shared<MergedSignatures>(std::move(layers));
+  state.next = [merged] { return merged->next(); };
   return state;
 }
 

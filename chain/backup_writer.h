@@ -84,10 +84,12 @@ struct BackupOptions {
 };
 
 // What an incremental extends: the newest chain's end time and its merged signatures (with
-// signature bytes), sorted by index.
+// signature bytes) in index order, read as the source walk goes (run_backup streams them from
+// the archive dir's copies of the signature files, so they are never held whole).
 struct ChainState {
   int64_t end_time = 0;
-  std::vector<SignedSigEntry> signatures;
+  // The next merged entry, nullopt after the last; errors (damaged signature files) stop the set.
+  std::function<Result<std::optional<SignedSigEntry>>()> next;
 };
 
 class SetWriter {

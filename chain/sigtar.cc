@@ -1,6 +1,7 @@
 #include "chain/sigtar.h"
 
 #include <algorithm>
+#include <deque>
 #include <map>
 
 #include "chain/tar.h"
@@ -32,6 +33,7 @@ class SigVisitor : public TarVisitor {
     e.devminor = h.devminor;
     if (e.kind == EntryKind::kSignature) e.type = TarType::kFile;
     if (keep_signatures_) {
+      in_entry = true;
       signed_entries.push_back(SignedSigEntry{std::move(e), {}});
       if (signed_entries.back().entry.kind == EntryKind::kSignature) {
         current_ = &signed_entries.back().signature;
@@ -48,10 +50,12 @@ class SigVisitor : public TarVisitor {
   }
   Status on_entry_end(const TarHeader&) override {
     current_ = nullptr;
+    in_entry = false;
     return {};
   }
   std::vector<SigEntry> entries;
-  std::vector<SignedSigEntry> signed_entries;
+  std::deque<SignedSigEntry> signed_entries;
+  bool in_entry = false;  // the last of signed_entries still has data to come
 
  private:
   bool keep_signatures_;
@@ -73,7 +77,32 @@ Result<std::vector<SignedSigEntry>> read_sigtar_with_signatures(std::string_view
   TarParser parser(visitor);
   if (auto st = parser.feed(tar); !st) return std::unexpected(st.error());
   if (auto st = parser.finish(); !st) return std::unexpected(st.error());
-  return std::move(visitor.signed_entries);
+  return std::vector<SignedSigEntry>(std::make_move_iterator(visitor.signed_entries.begin()),
+                                     std::make_move_iterator(visitor.signed_entries.end()));
+}
+
+class SignedSigtarParser::Impl {
+ public:
+  Impl() : visitor(true), parser(visitor) {}
+  SigVisitor visitor;
+  TarParser parser;
+  // Entries whose data is all there (the last one may still be streaming).
+  size_t complete() const { return visitor.signed_entries.size() - (visitor.in_entry ? 1 : 0); }
+};
+
+SignedSigtarParser::SignedSigtarParser() : impl_(std::make_unique<Impl>()) {}
+SignedSigtarParser::~SignedSigtarParser() = default;
+
+Status SignedSigtarParser::feed(std::string_view bytes) { return impl_->parser.feed(bytes); }
+
+Status SignedSigtarParser::finish() { return impl_->parser.finish(); }
+
+bool SignedSigtarParser::has_entry() const { return impl_->complete() > 0; }
+
+SignedSigEntry SignedSigtarParser::take() {
+  SignedSigEntry e = std::move(impl_->visitor.signed_entries.front());
+  impl_->visitor.signed_entries.pop_front();
+  return e;
 }
 
 std::vector<SignedSigEntry> merge_signed_signatures(

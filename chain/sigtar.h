@@ -42,6 +42,26 @@ struct SignedSigEntry {
 // Like read_sigtar, with the signature bytes of every kSignature entry.
 Result<std::vector<SignedSigEntry>> read_sigtar_with_signatures(std::string_view tar);
 
+// A signature file parsed as it is fed (in pieces of any size): entries, with their signature
+// bytes, can be taken as soon as they are complete, so a signature file never has to be held
+// whole. kCorruption for a damaged tar, from feed() or finish().
+class SignedSigtarParser {
+ public:
+  SignedSigtarParser();
+  ~SignedSigtarParser();
+  SignedSigtarParser(const SignedSigtarParser&) = delete;
+  SignedSigtarParser& operator=(const SignedSigtarParser&) = delete;
+
+  Status feed(std::string_view bytes);
+  Status finish();
+  bool has_entry() const;
+  SignedSigEntry take();  // the oldest complete entry; only when has_entry()
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 // merge_signatures for entries with signatures: newest layer wins per index, deleted entries
 // remove the path; sorted by index. Moves out of the layers.
 std::vector<SignedSigEntry> merge_signed_signatures(

@@ -350,6 +350,44 @@ TEST_F(BackupWriterTest, LeftoversOfInterruptedRunsAreDeleted) {
   EXPECT_EQ(c.sig_chains[*c.matched_sig_chain].end_time(), 1700000100);
 }
 
+TEST_F(BackupWriterTest, ChainOfIncrementalsWithAndWithoutArchiveDir) {
+  // Signatures are streamed from the archive dir's gzipped copies, or read from storage into
+  // memory without one; both give the same sets.
+  for (bool with_cache : {true, false}) {
+    SCOPED_TRACE(with_cache ? "archive dir" : "no archive dir");
+    MemoryBackend backend;
+    BackupOptions options = options_;
+    options.archive_dir = with_cache ? dir_.file(std::string("cache-chain")) : "";
+    std::filesystem::remove_all(src_);
+    std::filesystem::create_directories(src_);
+    const auto run = [&](int64_t time) {
+      BackupRequest request;
+      request.time = time;
+      auto r = run_backup(backend, options, request, walk_of(src_));
+      EXPECT_TRUE(r.has_value()) << r.error().message;
+      return r.value_or(BackupOutcome{});
+    };
+    test::write_file(src_ + "/a", "a");
+    test::write_file(src_ + "/b", "b");
+    test::set_mtime(src_ + "/a", 1600000000);
+    test::set_mtime(src_ + "/b", 1600000000);
+    test::set_mtime(src_, 1600000000);
+    EXPECT_TRUE(run(1700000000).full);
+    std::filesystem::remove(src_ + "/a");  // deleted in the first incremental
+    test::set_mtime(src_, 1600000000);
+    EXPECT_FALSE(run(1700000100).full);
+    test::write_file(src_ + "/a", "a again");  // back in the second, as a new file
+    test::set_mtime(src_ + "/a", 1600000200);
+    test::set_mtime(src_, 1600000000);
+    EXPECT_FALSE(run(1700000200).full);
+    // A third incremental sees three layers merged: nothing changed since.
+    auto last = run(1700000300);
+    EXPECT_FALSE(last.full);
+    EXPECT_EQ(last.statistics.delta_entries, 0);
+    EXPECT_EQ(last.statistics.source_files, 3);  // the root, a, b
+  }
+}
+
 TEST_F(BackupWriterTest, IncrementalWithoutChainIsRefused) {
   test::write_file(src_ + "/a", "a");
   auto r = backup(BackupAction::kIncremental, 1700000000);
