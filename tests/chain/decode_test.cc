@@ -22,11 +22,13 @@
 #include <vector>
 
 #include "tests/support/gpg_home.h"
+#include "tests/support/source_tree.h"
 
 namespace dupfs::chain {
 namespace {
 
 using test::GpgHome;
+using test::make_payload;
 using test::TempDir;
 
 // Objects in a map. read_range honours offset and length; counts reads; can fail reads of one
@@ -150,27 +152,6 @@ class DirBackend : public Backend {
 };
 
 // Deterministic test data: blocks of pseudo-random bytes alternating with compressible text.
-std::string make_payload(size_t size, uint64_t seed = 1) {
-  std::string out;
-  out.reserve(size);
-  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
-  size_t block = 0;
-  while (out.size() < size) {
-    size_t n = std::min<size_t>(4096, size - out.size());
-    if (block++ % 2 == 0) {
-      for (size_t i = 0; i < n; ++i) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.push_back(static_cast<char>(x >> 24));
-      }
-    } else {
-      static constexpr std::string_view kText = "duplicity difftar volume, dupfs test line. ";
-      for (size_t i = 0; i < n; ++i) out.push_back(kText[(i + block) % kText.size()]);
-    }
-  }
-  return out;
-}
 
 void write_file(const std::string& path, std::string_view data) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);

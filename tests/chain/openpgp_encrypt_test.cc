@@ -19,13 +19,16 @@
 
 #include "chain/openpgp.h"
 #include "tests/support/gpg_home.h"
+#include "tests/support/source_tree.h"
 
 namespace dupfs::chain {
 namespace {
 
 using test::CommandResult;
 using test::GpgHome;
+using test::make_payload;
 using test::TempDir;
+using test::write_file;
 
 // Cheap key derivation for most tests; DefaultsAreGpgs uses gpg's own count.
 constexpr uint32_t kTestS2kCount = 65536;
@@ -33,27 +36,6 @@ constexpr size_t kKiB = 1024;
 constexpr size_t kMiB = 1024 * 1024;
 
 // Deterministic test data: blocks of pseudo-random bytes alternating with compressible text.
-std::string make_payload(size_t size, uint64_t seed = 1) {
-  std::string out;
-  out.reserve(size);
-  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
-  size_t block = 0;
-  while (out.size() < size) {
-    size_t n = std::min<size_t>(4096, size - out.size());
-    if (block++ % 2 == 0) {
-      for (size_t i = 0; i < n; ++i) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.push_back(static_cast<char>(x >> 24));
-      }
-    } else {
-      static constexpr std::string_view kText = "duplicity difftar volume, dupfs test line. ";
-      for (size_t i = 0; i < n; ++i) out.push_back(kText[(i + block) % kText.size()]);
-    }
-  }
-  return out;
-}
 
 SymmetricEncryptOptions test_options(
     std::optional<DeflateLevel> compression = SymmetricEncryptOptions{}.compression) {
@@ -108,12 +90,6 @@ Result<std::string> our_decrypt(std::string_view message, std::string_view passp
   if (auto s = decryptor.feed(message); !s) return std::unexpected(s.error());
   if (auto s = decryptor.finish(); !s) return std::unexpected(s.error());
   return out;
-}
-
-void write_file(const std::string& path, std::string_view data) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f.write(data.data(), static_cast<std::streamsize>(data.size()));
-  if (!f) throw std::runtime_error("cannot write " + path);
 }
 
 class OpenPgpEncryptGpg : public ::testing::Test {

@@ -322,4 +322,26 @@ void make_random_text_tree(const std::string& root, int files, uint32_t seed) {
   b.finish(1600000000 + static_cast<int64_t>(seed % 1000) * 100000, 61);
 }
 
+std::string make_payload(size_t size, uint64_t seed) {
+  std::string out;
+  out.reserve(size);
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+  size_t block = 0;
+  while (out.size() < size) {
+    size_t n = std::min<size_t>(4096, size - out.size());
+    if (block++ % 2 == 0) {
+      for (size_t i = 0; i < n; ++i) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.push_back(static_cast<char>(x >> 24));
+      }
+    } else {
+      static constexpr std::string_view kText = "duplicity difftar volume, dupfs test line. ";
+      for (size_t i = 0; i < n; ++i) out.push_back(kText[(i + block) % kText.size()]);
+    }
+  }
+  return out;
+}
+
 }  // namespace dupfs::test

@@ -55,6 +55,10 @@ void make_random_text_tree(const std::string& root, int files, uint32_t seed);
 // n deterministic pseudo-random bytes (incompressible) from seed.
 std::string pseudo_random_bytes(size_t n, uint64_t seed);
 
+// size bytes alternating 4 KiB of pseudo-random bytes and 4 KiB of repeated text, from seed
+// (partly compressible, like volume data).
+std::string make_payload(size_t size, uint64_t seed = 1);
+
 // Creates or truncates path (mode 0644 for a new file) and writes data.
 void write_file(const std::string& path, std::string_view data);
 
