@@ -25,15 +25,12 @@
 #include "chain/names.h"
 #include "chain/source_walk.h"
 #include "cli/options.h"
+#include "cli/time_spec.h"
 
 namespace dupfs::cli {
 namespace {
 
-// The one place where an Error becomes a message and an exit code.
-int report(const Error& e) {
-  std::fprintf(stderr, "dupfs-backup: %s\n", e.message.c_str());
-  return e.kind == ErrorKind::kInvalidArgument ? 2 : 1;
-}
+int report(const Error& e) { return report_error("dupfs-backup", e); }
 
 struct BackupArgs {
   std::vector<std::string> positional;
@@ -53,96 +50,6 @@ struct BackupArgs {
   std::string verbosity = "notice";
   std::vector<chain::SelectionOption> selection;  // in command-line order
 };
-
-// duplicity's -v: a number 0-9 or a word (error, warning, notice, info, debug) or its letter.
-Result<LogLevel> parse_verbosity(const std::string& text) {
-  if (!text.empty() && std::isdigit(static_cast<unsigned char>(text[0]))) {
-    int v = std::atoi(text.c_str());
-    if (v < 0 || v > 9) return error(ErrorKind::kInvalidArgument, "bad verbosity {}", text);
-    if (v <= 1) return LogLevel::kError;
-    if (v <= 3) return LogLevel::kWarning;
-    if (v <= 7) return LogLevel::kNotice;
-    if (v == 8) return LogLevel::kInfo;
-    return LogLevel::kDebug;
-  }
-  std::string w;
-  for (char c : text) w += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (w == "e" || w == "error") return LogLevel::kError;
-  if (w == "w" || w == "warning") return LogLevel::kWarning;
-  if (w == "n" || w == "notice") return LogLevel::kNotice;
-  if (w == "i" || w == "info") return LogLevel::kInfo;
-  if (w == "d" || w == "debug") return LogLevel::kDebug;
-  return error(ErrorKind::kInvalidArgument, "bad verbosity '{}'", text);
-}
-
-// duplicity's time strings (dup_time.genstrtotime): "now", epoch seconds, intervals such as
-// 14D, 1M, 2W, 1Y, 3h30m (relative to now), and dates/datetimes (2015/9/10, 2015-09-10,
-// 2002-08-17T16:17:01-07:00, 20261126T063843Z).
-Result<int64_t> parse_time_option(const std::string& text, int64_t now) {
-  if (text == "now") return now;
-  static const std::regex kInteger("^[0-9]+$");
-  if (std::regex_match(text, kInteger)) return std::stoll(text);
-  static const std::regex kInterval("^([0-9]+[smhDWMY])+$");
-  if (std::regex_match(text, kInterval)) {
-    static const std::regex kPart("([0-9]+)([smhDWMY])");
-    int64_t total = 0;
-    for (auto it = std::sregex_iterator(text.begin(), text.end(), kPart);
-         it != std::sregex_iterator(); ++it) {
-      int64_t n = std::stoll((*it)[1].str());
-      switch ((*it)[2].str()[0]) {
-        case 's':
-          total += n;
-          break;
-        case 'm':
-          total += n * 60;
-          break;
-        case 'h':
-          total += n * 3600;
-          break;
-        case 'D':
-          total += n * 86400;
-          break;
-        case 'W':
-          total += n * 7 * 86400;
-          break;
-        case 'M':
-          total += n * 30 * 86400;
-          break;
-        case 'Y':
-          total += n * 365 * 86400;
-          break;
-      }
-    }
-    return now - total;
-  }
-  // Dates like 2015/9/10 or 9/10/2015: midnight local time.
-  static const std::regex kDate1("^([0-9]{4})[-/]([0-9]{1,2})[-/]([0-9]{1,2})$");
-  static const std::regex kDate2("^([0-9]{1,2})[-/]([0-9]{1,2})[-/]([0-9]{4})$");
-  std::smatch m;
-  int year = 0, month = 0, day = 0;
-  if (std::regex_match(text, m, kDate1)) {
-    year = std::stoi(m[1]);
-    month = std::stoi(m[2]);
-    day = std::stoi(m[3]);
-  } else if (std::regex_match(text, m, kDate2)) {
-    month = std::stoi(m[1]);
-    day = std::stoi(m[2]);
-    year = std::stoi(m[3]);
-  }
-  if (year != 0) {
-    struct tm tm {};
-    tm.tm_year = year - 1900;
-    tm.tm_mon = month - 1;
-    tm.tm_mday = day;
-    tm.tm_isdst = -1;
-    return static_cast<int64_t>(std::mktime(&tm));
-  }
-  if (auto t = chain::parse_name_time(text); t && *t > 0 && text.size() > 8) return *t;
-  return error(ErrorKind::kInvalidArgument,
-               "bad time string '{}' (use an interval like 14D, 2W, 1M, 1Y, 3h, or a date "
-               "like 2015/9/10 or 2015-09-10T12:00:00Z)",
-               text);
-}
 
 // duplicity's Path.get_canonical: "." and empty components dropped, a leading '/' kept.
 std::string canonical_path(const std::string& path) {
@@ -258,7 +165,7 @@ int run_backup_command(BackupArgs& args) {
   }
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
   if (!args.full_if_older_than.empty()) {
-    auto t = parse_time_option(args.full_if_older_than, now);
+    auto t = parse_time_spec(args.full_if_older_than, now);
     if (!t) return report(t.error());
     request.full_if_older_than = *t;
   }

@@ -6,6 +6,7 @@
 
 #include "backends/log.h"
 #include "chain/archive.h"
+#include "cli/actions.h"
 #include "cli/options.h"
 #include "cli/snapshot_tree.h"
 #include "fs/mount.h"
@@ -13,11 +14,7 @@
 namespace dupfs::cli {
 namespace {
 
-// The one place where an Error becomes a message and an exit code.
-int report(const Error& e) {
-  std::fprintf(stderr, "dupfs: %s\n", e.message.c_str());
-  return e.kind == ErrorKind::kInvalidArgument ? 2 : 1;
-}
+int report(const Error& e) { return report_error("dupfs", e); }
 
 struct MountArgs {
   std::string url;
@@ -43,14 +40,10 @@ int run_mount(const MountArgs& args) {
   if (!backend) return report(backend.error());
   if (auto st = fs::check_mountpoint(args.mountpoint); !st) return report(st.error());
 
-  chain::ArchiveOptions options;
-  options.credentials.passphrase = passphrase_for(**backend);
-  if (const char* home = std::getenv("GNUPGHOME")) options.credentials.gnupg_home = home;
-  options.archive_dir = args.archive_dir.empty() ? default_archive_dir(args.url) : args.archive_dir;
+  chain::ArchiveOptions options = archive_options(**backend, args.url, args.archive_dir);
   options.cache_size = *cache_size;
   options.numeric_owner = args.numeric_owner;
-  std::shared_ptr<Backend> shared(std::move(*backend));
-  auto archive = chain::Archive::open(shared, std::move(options));
+  auto archive = chain::Archive::open(std::move(*backend), std::move(options));
   if (!archive) return report(archive.error());
 
   SnapshotTree tree(**archive);
@@ -96,7 +89,10 @@ int main(int argc, char** argv) {
   mount->add_flag("--numeric-owner", m.numeric_owner,
                   "Show stored uid/gid instead of mapping owner names (as duplicity's option)");
   mount->add_option("-v,--verbosity", m.verbosity, "0 errors .. 4 debug (default 2)");
+  int exit_code = 2;
+  dupfs::cli::add_status_actions(app, exit_code);
+  dupfs::cli::add_restore_actions(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   if (mount->parsed()) return dupfs::cli::run_mount(m);
-  return 2;
+  return exit_code;
 }

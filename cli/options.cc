@@ -5,10 +5,37 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 
 namespace dupfs::cli {
+
+int report_error(const char* program, const Error& e) {
+  std::fprintf(stderr, "%s: %s\n", program, e.message.c_str());
+  return e.kind == ErrorKind::kInvalidArgument ? 2 : 1;
+}
+
+// duplicity's -v: a number 0-9 or a word (error, warning, notice, info, debug) or its letter.
+Result<LogLevel> parse_verbosity(const std::string& text) {
+  if (!text.empty() && std::isdigit(static_cast<unsigned char>(text[0]))) {
+    int v = std::atoi(text.c_str());
+    if (v < 0 || v > 9) return error(ErrorKind::kInvalidArgument, "bad verbosity {}", text);
+    if (v <= 1) return LogLevel::kError;
+    if (v <= 3) return LogLevel::kWarning;
+    if (v <= 7) return LogLevel::kNotice;
+    if (v == 8) return LogLevel::kInfo;
+    return LogLevel::kDebug;
+  }
+  std::string w;
+  for (char c : text) w += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (w == "e" || w == "error") return LogLevel::kError;
+  if (w == "w" || w == "warning") return LogLevel::kWarning;
+  if (w == "n" || w == "notice") return LogLevel::kNotice;
+  if (w == "i" || w == "info") return LogLevel::kInfo;
+  if (w == "d" || w == "debug") return LogLevel::kDebug;
+  return error(ErrorKind::kInvalidArgument, "bad verbosity '{}'", text);
+}
 
 Result<uint64_t> parse_size(const std::string& text) {
   size_t pos = 0;
@@ -77,6 +104,15 @@ std::string default_archive_dir(const std::string& url) {
   std::string hex;
   for (unsigned i = 0; i < len; ++i) hex += fmt::format("{:02x}", md[i]);
   return base + "/dupfs/" + hex;
+}
+
+chain::ArchiveOptions archive_options(const Backend& backend, const std::string& url,
+                                      const std::string& archive_dir) {
+  chain::ArchiveOptions options;
+  options.credentials.passphrase = passphrase_for(backend);
+  if (const char* home = std::getenv("GNUPGHOME")) options.credentials.gnupg_home = home;
+  options.archive_dir = archive_dir.empty() ? default_archive_dir(url) : archive_dir;
+  return options;
 }
 
 }  // namespace dupfs::cli

@@ -7,8 +7,17 @@
 
 #include "backends/backend.h"
 #include "backends/error.h"
+#include "backends/log.h"
+#include "chain/archive.h"
 
 namespace dupfs::cli {
+
+// The one place where an Error becomes a message ("<program>: <message>" on stderr) and an
+// exit code: 2 for bad input on the command line, 1 for everything else.
+int report_error(const char* program, const Error& e);
+
+// duplicity's -v: a number 0-9 or a word (error, warning, notice, info, debug) or its letter.
+Result<LogLevel> parse_verbosity(const std::string& text);
 
 // "512M", "1G", "64K", "123" (bytes). kInvalidArgument otherwise.
 Result<uint64_t> parse_size(const std::string& text);
@@ -20,5 +29,10 @@ std::optional<std::string> passphrase_for(const Backend& backend);
 
 // ~/.cache/dupfs/<id of the URL> (XDG_CACHE_HOME respected).
 std::string default_archive_dir(const std::string& url);
+
+// What every command that reads an archive passes to chain::Archive::open: the passphrase
+// (passphrase_for), GNUPGHOME, and the metadata cache (`archive_dir`, or the default for `url`).
+chain::ArchiveOptions archive_options(const Backend& backend, const std::string& url,
+                                      const std::string& archive_dir);
 
 }  // namespace dupfs::cli
