@@ -49,6 +49,7 @@ struct BackupArgs {
   bool allow_source_mismatch = false;
   std::string verbosity = "notice";
   std::vector<chain::SelectionOption> selection;  // in command-line order
+  StorageArgs storage;
 };
 
 // duplicity's Path.get_canonical: "." and empty components dropped, a leading '/' kept.
@@ -172,7 +173,7 @@ int run_backup_command(BackupArgs& args) {
   auto selection = chain::Selection::make(source, args.selection);
   if (!selection) return report(selection.error());
 
-  auto backend = open_backend(url);
+  auto backend = open_storage(url, args.storage);
   if (!backend) return report(backend.error());
 
   chain::BackupOptions options;
@@ -284,6 +285,7 @@ int main(int argc, char** argv) {
                  "Where metadata is cached (default ~/.cache/dupfs/<id of URL>)");
   app.add_option("--name", a.name, "Accepted for duplicity compatibility");
   app.add_option("--log-file", a.log_file, "Append log lines to this file");
+  add_storage_options(app, a.storage);
   app.add_flag("--allow-source-mismatch", a.allow_source_mismatch,
                "Continue a chain made from another host or directory");
   app.add_option("-v,--verbosity", a.verbosity,

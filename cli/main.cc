@@ -27,6 +27,7 @@ struct MountArgs {
   std::string log_file;
   int verbosity = 2;
   bool numeric_owner = false;
+  StorageArgs storage;
 };
 
 int run_mount(const MountArgs& args) {
@@ -36,7 +37,7 @@ int run_mount(const MountArgs& args) {
   }
   auto cache_size = parse_size(args.cache_size);
   if (!cache_size) return report(cache_size.error());
-  auto backend = open_backend(args.url);
+  auto backend = open_storage(args.url, args.storage);
   if (!backend) return report(backend.error());
   if (auto st = fs::check_mountpoint(args.mountpoint); !st) return report(st.error());
 
@@ -88,6 +89,7 @@ int main(int argc, char** argv) {
   mount->add_option("--log-file", m.log_file, "Append log lines to this file");
   mount->add_flag("--numeric-owner", m.numeric_owner,
                   "Show stored uid/gid instead of mapping owner names (as duplicity's option)");
+  add_storage_options(*mount, m.storage);
   mount->add_option("-v,--verbosity", m.verbosity, "0 errors .. 4 debug (default 2)");
   int exit_code = 2;
   dupfs::cli::add_status_actions(app, exit_code);

@@ -115,4 +115,17 @@ chain::ArchiveOptions archive_options(const Backend& backend, const std::string&
   return options;
 }
 
+void add_storage_options(CLI::App& command, StorageArgs& args) {
+  command.add_option("--num-retries", args.num_retries,
+                     "Tries of a failed storage operation (default 5)");
+  command.add_option("--timeout", args.timeout,
+                     "Seconds before a silent storage server counts as failed (default 30)");
+  command.add_option("--ssh-options", args.ssh_options, "Options for SSH storage");
+  command.add_flag("--ssh-askpass", args.ssh_askpass, "Ask for the SSH password");
+}
+
+Result<std::unique_ptr<Backend>> open_storage(const std::string& url, const StorageArgs&) {
+  return open_backend(url);
+}
+
 }  // namespace dupfs::cli

@@ -1,7 +1,9 @@
 // Option values shared by dupfs's commands: sizes, the passphrase, the metadata cache location.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -29,6 +31,19 @@ std::optional<std::string> passphrase_for(const Backend& backend);
 
 // ~/.cache/dupfs/<id of the URL> (XDG_CACHE_HOME respected).
 std::string default_archive_dir(const std::string& url);
+
+// Storage options every command takes, with duplicity's names (--num-retries, --timeout,
+// --ssh-options, --ssh-askpass); what they mean is up to the backend the URL selects.
+struct StorageArgs {
+  int num_retries = 5;
+  int timeout = 30;  // seconds
+  std::string ssh_options;
+  bool ssh_askpass = false;
+};
+void add_storage_options(CLI::App& command, StorageArgs& args);
+
+// The backend for `url` (file://, a plain path, ...), configured by `args`.
+Result<std::unique_ptr<Backend>> open_storage(const std::string& url, const StorageArgs& args);
 
 // What every command that reads an archive passes to chain::Archive::open: the passphrase
 // (passphrase_for), GNUPGHOME, and the metadata cache (`archive_dir`, or the default for `url`).
