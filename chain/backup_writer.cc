@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -425,7 +426,7 @@ class SetWriter::Impl {
     return {};
   }
 
-  Status add(const BackupSource& src) {
+  Status add(const SourceEntry& src) {
     if (finished_) return error(ErrorKind::kInvalidArgument, "backup set already finished");
     if (have_last_ && !(last_index_ < src.index)) {
       return error(ErrorKind::kInvalidArgument, "source objects out of order at {}",
@@ -525,7 +526,7 @@ class SetWriter::Impl {
 
   // ---- change detection (FORMAT.md §3.6, path.ROPath.__eq__)
 
-  bool unchanged(const SignedSigEntry& prev, const BackupSource& src, TarType type) {
+  bool unchanged(const SignedSigEntry& prev, const SourceEntry& src, TarType type) {
     const SigEntry& e = prev.entry;
     if (e.type != type) return false;
     const auto perms_equal = [&] {
@@ -557,7 +558,7 @@ class SetWriter::Impl {
 
   // ---- entries
 
-  TarMember member_for(const BackupSource& src, TarType type) {
+  TarMember member_for(const SourceEntry& src, TarType type) {
     TarMember m;
     m.type = type;
     m.mode = src.st.st_mode & 07777;
@@ -589,7 +590,7 @@ class SetWriter::Impl {
     return e;
   }
 
-  Status write_object(const BackupSource& src, TarType type, const SignedSigEntry* previous) {
+  Status write_object(const SourceEntry& src, TarType type, const SignedSigEntry* previous) {
     TarMember m = member_for(src, type);
     const bool dir = type == TarType::kDirectory;
     if (type != TarType::kFile) {
@@ -610,7 +611,7 @@ class SetWriter::Impl {
     return write_file(src, m, previous);
   }
 
-  Status write_file(const BackupSource& src, TarMember& m, const SignedSigEntry* previous) {
+  Status write_file(const SourceEntry& src, TarMember& m, const SignedSigEntry* previous) {
     const bool diff = previous != nullptr && previous->entry.kind == EntryKind::kSignature;
     const std::string where = index_to_string(src.index);
     int fd = ::open(src.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
@@ -806,13 +807,17 @@ class SetWriter::Impl {
     f.worker = std::move(v.worker);
     in_flight_.push_back(std::move(f));
     volume_.reset();
-    // Memory stays bounded: at most one volume per core is being encoded or stored.
-    const size_t max_in_flight = std::max(2u, std::thread::hardware_concurrency());
+    // Memory stays bounded by a few volumes: one per core is being encoded or stored, at most
+    // kMaxVolumesInFlight (beyond that the single reading thread is the limit anyway).
+    const size_t max_in_flight =
+        std::clamp<size_t>(std::thread::hardware_concurrency(), 2, kMaxVolumesInFlight);
     while (in_flight_.size() >= max_in_flight) {
       if (auto st = collect_oldest(); !st) return st;
     }
     return {};
   }
+
+  static constexpr size_t kMaxVolumesInFlight = 4;
 
   // Waits for the oldest closed volume to be stored and records it in the manifest.
   Status collect_oldest() {
@@ -923,7 +928,7 @@ Result<std::unique_ptr<SetWriter>> SetWriter::start(Backend& backend, const Back
   return std::unique_ptr<SetWriter>(new SetWriter(std::move(impl)));
 }
 
-Status SetWriter::add(const BackupSource& source) { return impl_->add(source); }
+Status SetWriter::add(const SourceEntry& source) { return impl_->add(source); }
 Result<BackupStatistics> SetWriter::finish() { return impl_->finish(); }
 const std::vector<std::string>& SetWriter::stored_names() const { return impl_->stored_names(); }
 
@@ -1244,7 +1249,7 @@ Result<BackupOutcome> run_backup(Backend& backend, const BackupOptions& options,
 
   auto writer = SetWriter::start(backend, options, time, std::move(previous));
   if (!writer) return std::unexpected(writer.error());
-  if (auto st = walk([&](BackupSource&& src) { return (*writer)->add(src); }); !st) {
+  if (auto st = walk([&](SourceEntry&& src) { return (*writer)->add(src); }); !st) {
     return std::unexpected(st.error());
   }
   auto stats = (*writer)->finish();

@@ -17,10 +17,10 @@
 //
 // Threads: the caller's thread reads the source, makes signatures and deltas and forms the tar
 // stream; each volume is compressed, encrypted, hashed and stored by a worker thread of its own
-// while the next volume is filled (at most one volume per core in flight), and the signature file
-// is encoded the same way. Memory is bounded by those volumes (stored bytes are held until
-// uploaded) plus 8 MiB of queued plaintext per worker. SetWriter itself is not thread-safe; one
-// writer per set. Clear file data only ever lives in memory.
+// while the next volume is filled (one volume per core in flight, at most 4), and the signature
+// file is encoded the same way. Memory is bounded by those volumes (stored bytes are held until
+// uploaded, so no temporary files are written) plus 8 MiB of queued plaintext per worker. SetWriter
+// itself is not thread-safe; one writer per set. Clear file data only ever lives in memory.
 #pragma once
 
 #include <sys/stat.h>
@@ -38,16 +38,9 @@
 #include "chain/encode.h"
 #include "chain/index.h"
 #include "chain/sigtar.h"
+#include "chain/source_walk.h"
 
 namespace dupfs::chain {
-
-// One source object, as the source walk (chain/source_walk.h) gives it.
-struct BackupSource {
-  Index index;              // relative to the source root; the root itself is {}
-  std::string path;         // the local path, for opening regular files
-  struct stat st {};        // lstat
-  std::string link_target;  // symlinks only
-};
 
 // duplicity's statistics (statistics.py, StatsDeltaProcess).
 struct BackupStatistics {
@@ -104,7 +97,7 @@ class SetWriter {
 
   // The next source object. kInvalidArgument when it is not after the previous one in index
   // order. Unreadable files are logged, counted in errors and left out, as duplicity does.
-  Status add(const BackupSource& source);
+  Status add(const SourceEntry& source);
 
   // Writes what is left and stores the signature file and the manifest. Names of the stored
   // objects, in upload order, are in stored_names() afterwards.
@@ -143,7 +136,7 @@ struct BackupOutcome {
 };
 
 // Calls `visit` for every selected source object in index order; errors of `visit` come back.
-using SourceWalk = std::function<Status(const std::function<Status(BackupSource&&)>& visit)>;
+using SourceWalk = std::function<Status(const std::function<Status(SourceEntry&&)>& visit)>;
 
 // kInvalidArgument: an incremental was asked for and the location has no chain or no
 // signatures for its newest chain, or the last manifest's host or directory differ (unless

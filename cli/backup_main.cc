@@ -236,11 +236,8 @@ int run_backup_command(BackupArgs& args) {
   }
 
   const chain::Selection& sel = *selection;
-  chain::SourceWalk walk = [&](const std::function<Status(chain::BackupSource &&)>& visit) {
-    return chain::walk_source(source, sel, [&](chain::SourceEntry&& e) {
-      return visit(chain::BackupSource{std::move(e.index), std::move(e.path), e.st,
-                                       std::move(e.link_target)});
-    });
+  chain::SourceWalk walk = [&](const std::function<Status(chain::SourceEntry &&)>& visit) {
+    return chain::walk_source(source, sel, visit);
   };
   auto outcome = chain::run_backup(**backend, options, request, walk);
   if (!outcome) return report(outcome.error());

@@ -28,11 +28,11 @@ namespace dupfs::chain {
 namespace {
 
 SourceWalk walk_of(const std::string& root) {
-  return [root](const std::function<Status(BackupSource &&)>& visit) -> Status {
+  return [root](const std::function<Status(SourceEntry &&)>& visit) -> Status {
     Status result;
     test::walk_tree(root, [&](test::WalkedEntry&& e) {
       if (!result) return;
-      BackupSource s{std::move(e.index), std::move(e.path), e.st, std::move(e.link_target)};
+      SourceEntry s{std::move(e.index), std::move(e.path), e.st, std::move(e.link_target)};
       result = visit(std::move(s));
     });
     return result;
