@@ -1,6 +1,8 @@
 #include "backends/backend.h"
 
 #include "backends/file_backend.h"
+#include "backends/sftp_backend.h"
+#include "backends/ssh_url.h"
 
 namespace dupfs {
 
@@ -19,7 +21,8 @@ Result<std::string> Backend::read(const std::string& name) const {
   return out;
 }
 
-Result<std::unique_ptr<Backend>> open_backend(const std::string& url) {
+Result<std::unique_ptr<Backend>> open_backend(const std::string& url,
+                                              const BackendOptions& options) {
   auto sep = url.find("://");
   if (sep == std::string::npos) {
     // A plain path, as duplicity accepts for local targets.
@@ -34,8 +37,16 @@ Result<std::unique_ptr<Backend>> open_backend(const std::string& url) {
     while (rest.size() > 1 && rest.back() == '/') rest.pop_back();
     return std::make_unique<FileBackend>(rest);
   }
+  if (is_ssh_scheme(scheme)) {
+    auto location = parse_ssh_url(url);
+    if (!location) return std::unexpected(location.error());
+    auto sftp = SftpBackend::open(std::move(*location), options);
+    if (!sftp) return std::unexpected(sftp.error());
+    return std::unique_ptr<Backend>(std::move(*sftp));
+  }
+  // The URL may carry a password: name only the scheme.
   return error(ErrorKind::kInvalidArgument,
-               "unsupported storage URL scheme '{}' in '{}' (supported: file://)", scheme, url);
+               "unsupported storage URL scheme '{}' (supported: file://, sftp://, scp://)", scheme);
 }
 
 }  // namespace dupfs

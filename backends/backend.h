@@ -2,8 +2,11 @@
 // duplicity's names. All const methods are safe to call from many threads at once.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,8 +45,31 @@ class Backend {
   virtual std::string describe() const = 0;
 };
 
-// Opens the storage named by a duplicity URL (file:///path, file://relative, plain paths).
-// kInvalidArgument for an unknown scheme. Does not touch the storage.
-Result<std::unique_ptr<Backend>> open_backend(const std::string& url);
+// How network storage behaves, with duplicity's option names. File storage ignores it.
+struct BackendOptions {
+  // --num-retries: tries of an operation that failed on the connection (dropped, silent) before
+  // its error is returned; at least one. Answers such as "no such file" are never retried.
+  int num_retries = 5;
+  // --timeout: a server silent this long while an answer is due counts as gone (the try fails
+  // with kTimeout and the connection is dropped). Also bounds connecting.
+  std::chrono::seconds timeout{30};
+  // --ssh-options: ssh(1) options; IdentityFile, UserKnownHostsFile, GlobalKnownHostsFile and
+  // Port are used (see backends/ssh_url.h).
+  std::string ssh_options;
+  // The SSH password (and passphrase of keys) when the URL has none: FTP_PASSWORD, as duplicity.
+  std::optional<std::string> password;
+  // --ssh-askpass: asked once, when the storage is opened, if neither the URL nor `password`
+  // has one; gets the prompt ("Password for 'user@host': "), returns nullopt when it cannot ask.
+  std::function<std::optional<std::string>(const std::string& prompt)> ask_password;
+  // SSH connections kept open at most (parallel reads and uploads each take one).
+  int max_connections = 4;
+};
+
+// Opens the storage named by a duplicity URL: file:///path, file://relative, plain paths;
+// sftp:// and scp:// (also paramiko+ and pexpect+ prefixed) through SFTP. kInvalidArgument for an
+// unknown scheme or a malformed URL. Does not touch the storage (network storage connects on
+// first use; only --ssh-askpass's question is asked here).
+Result<std::unique_ptr<Backend>> open_backend(const std::string& url,
+                                              const BackendOptions& options = {});
 
 }  // namespace dupfs

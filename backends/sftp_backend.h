@@ -1,0 +1,99 @@
+// Storage on an SSH server through SFTP (libssh): duplicity's sftp:// and scp:// locations.
+//
+// Connections: at most BackendOptions::max_connections SSH sessions, each with one SFTP channel,
+// opened on demand and reused; an operation holds one session for its duration, so parallel
+// reads and uploads run side by side. Every session checks the server's host key against
+// known_hosts before anything else is sent (an unknown host or a changed key is refused, kAuth),
+// then logs in with ssh-agent, the identity files and ~/.ssh keys, then the password.
+//
+// Failures: an operation that fails on the connection (dropped, or silent for
+// BackendOptions::timeout while an answer is due) drops that session and is tried again on a
+// new one, up to num_retries tries with growing pauses; its error is returned after the last.
+// Answers from the server (no such file, permission denied) are returned at once. A read never
+// returns fewer bytes than asked for unless the object ends there.
+//
+// Threads: every method may be called from many threads at once. A watchdog thread shuts down
+// the socket of a session whose server stays silent, which is what bounds every wait inside
+// libssh.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backends/backend.h"
+#include "backends/ssh_url.h"
+
+namespace dupfs {
+
+class SftpBackend : public Backend {
+ public:
+  // Parses --ssh-options and, with --ssh-askpass, asks for the password; does not connect.
+  static Result<std::unique_ptr<SftpBackend>> open(SshLocation location,
+                                                   const BackendOptions& options);
+  ~SftpBackend() override;
+  SftpBackend(const SftpBackend&) = delete;
+  SftpBackend& operator=(const SftpBackend&) = delete;
+
+  Result<std::vector<std::string>> list() const override;
+  Result<uint64_t> size(const std::string& name) const override;
+  Result<std::string> read_range(const std::string& name, uint64_t offset,
+                                 size_t length) const override;
+  // Uploads to a temporary name in the same directory, then renames it into place with plain
+  // SFTP rename, which never replaces an existing file. Creates the directory (and its parents)
+  // when it does not exist, as duplicity does.
+  Status write(const std::string& name, std::string_view data) override;
+  Status remove(const std::string& name) override;
+  std::string describe() const override { return location_.describe(); }
+
+  struct Session;  // one SSH connection and its SFTP channel (sftp_backend.cc)
+
+ private:
+  SftpBackend(SshLocation location, SshOptions ssh, const BackendOptions& options,
+              std::optional<std::string> password, std::string home);
+
+  // Runs `op` on a session, with the retry policy above. `what` and `object` name the
+  // operation in messages and log lines.
+  template <typename T>
+  Result<T> run(std::string_view what, const std::string& object,
+                const std::function<Result<T>(Session&)>& op) const;
+
+  Result<std::unique_ptr<Session>> acquire() const;
+  void release(std::unique_ptr<Session> session) const;
+  Result<std::unique_ptr<Session>> connect() const;
+  Status login(Session& session) const;
+  std::string remote_path(const std::string& name) const;
+
+  void watchdog_loop();
+
+  SshLocation location_;
+  SshOptions ssh_;
+  int num_retries_;
+  std::chrono::seconds timeout_;
+  int max_connections_;
+  std::optional<std::string> password_;  // never logged
+  std::string home_;                     // $HOME: ~/.ssh, known_hosts, ssh config
+  // Bumped by every write and remove: a session's open read handle of an older generation is
+  // not reused (the name may now be another file).
+  mutable std::atomic<uint64_t> mutations_{0};
+
+  // Lock order: pool_mu_ before watch_mu_ is never needed; each is taken alone.
+  mutable std::mutex pool_mu_;
+  mutable std::condition_variable pool_cv_;
+  mutable std::vector<std::unique_ptr<Session>> idle_;
+  mutable int open_sessions_ = 0;  // idle, in use and being connected
+
+  // Sessions the watchdog looks after (registered while they exist).
+  mutable std::mutex watch_mu_;
+  std::condition_variable watch_cv_;
+  mutable std::vector<Session*> watched_;
+  bool stopping_ = false;
+  std::thread watchdog_;
+};
+
+}  // namespace dupfs
