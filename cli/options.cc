@@ -116,16 +116,60 @@ chain::ArchiveOptions archive_options(const Backend& backend, const std::string&
 }
 
 void add_storage_options(CLI::App& command, StorageArgs& args) {
-  command.add_option("--num-retries", args.num_retries,
-                     "Tries of a failed storage operation (default 5)");
-  command.add_option("--timeout", args.timeout,
-                     "Seconds before a silent storage server counts as failed (default 30)");
-  command.add_option("--ssh-options", args.ssh_options, "Options for SSH storage");
-  command.add_flag("--ssh-askpass", args.ssh_askpass, "Ask for the SSH password");
+  command
+      .add_option("--num-retries", args.num_retries,
+                  "Tries of a storage operation that failed on the connection (default 5)")
+      ->check(CLI::PositiveNumber);
+  command
+      .add_option("--timeout", args.timeout,
+                  "Seconds a storage server may stay silent before the try fails (default 30)")
+      ->check(CLI::PositiveNumber);
+  // duplicity's "extend": every --ssh-options adds to the others.
+  command
+      .add_option("--ssh-options", args.ssh_options,
+                  "ssh options for sftp:// and scp:// (e.g. --ssh-options=\"-oIdentityFile=KEY "
+                  "-oUserKnownHostsFile=FILE\")")
+      ->multi_option_policy(CLI::MultiOptionPolicy::Join)
+      ->delimiter(' ');
+  command.add_flag("--ssh-askpass", args.ssh_askpass,
+                   "Ask for the SSH password (and key passphrase) when FTP_PASSWORD is not set");
 }
 
-Result<std::unique_ptr<Backend>> open_storage(const std::string& url, const StorageArgs&) {
-  return open_backend(url);
+Result<std::unique_ptr<Backend>> open_storage(const std::string& url, const StorageArgs& args) {
+  BackendOptions options;
+  options.num_retries = args.num_retries;
+  options.timeout = std::chrono::seconds(args.timeout);
+  options.ssh_options = args.ssh_options;
+  if (const char* p = std::getenv("FTP_PASSWORD")) {
+    options.password = std::string(p);
+    // No child process (gpg) needs it.
+    ::unsetenv("FTP_PASSWORD");
+  }
+  if (args.ssh_askpass) {
+    // --ssh-askpass: the question on the controlling terminal, without echo.
+    options.ask_password = [](const std::string& prompt) -> std::optional<std::string> {
+      FILE* tty = std::fopen("/dev/tty", "r+");
+      if (tty == nullptr) return std::nullopt;
+      int fd = ::fileno(tty);
+      std::fputs(prompt.c_str(), tty);
+      std::fflush(tty);
+      termios old{};
+      bool restore = ::tcgetattr(fd, &old) == 0;
+      if (restore) {
+        termios quiet = old;
+        quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+        ::tcsetattr(fd, TCSAFLUSH, &quiet);
+      }
+      std::string line;
+      int c;
+      while ((c = std::fgetc(tty)) != EOF && c != '\n') line += static_cast<char>(c);
+      if (restore) ::tcsetattr(fd, TCSAFLUSH, &old);
+      std::fputs("\n", tty);
+      std::fclose(tty);
+      return line;
+    };
+  }
+  return open_backend(url, options);
 }
 
 }  // namespace dupfs::cli
