@@ -1,0 +1,250 @@
+// What remove-older-than, remove-all-but-n-full, remove-all-inc-of-but-n-full and cleanup
+// delete (dup_main.remove_old / cleanup rules), from hand-made listings.
+#include "chain/prune.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace dupfs::chain {
+namespace {
+
+constexpr int64_t kT0 = 1'760'000'000;
+constexpr int64_t kHour = 3600;
+
+// The files of one complete set with `volumes` volumes and its signatures.
+void add_full(std::vector<std::string>& names, int64_t t, int volumes = 1, bool sigs = true) {
+  for (int v = 1; v <= volumes; ++v) names.push_back(full_volume_name(t, v, ".gpg"));
+  names.push_back(full_manifest_name(t, ".gpg"));
+  if (sigs) names.push_back(full_sig_name(t, ".gpg"));
+}
+void add_inc(std::vector<std::string>& names, int64_t from, int64_t to, int volumes = 1,
+             bool sigs = true) {
+  for (int v = 1; v <= volumes; ++v) names.push_back(inc_volume_name(from, to, v, ".gpg"));
+  names.push_back(inc_manifest_name(from, to, ".gpg"));
+  if (sigs) names.push_back(new_sig_name(from, to, ".gpg"));
+}
+
+Collection build(const std::vector<std::string>& names) {
+  auto c = build_collection(names);
+  EXPECT_TRUE(c.has_value()) << (c ? "" : c.error().message);
+  return c ? *std::move(c) : Collection{};
+}
+
+std::set<std::string> as_set(const std::vector<std::string>& v) { return {v.begin(), v.end()}; }
+
+// Three chains: A (full + 2 incs), B (full only), C (full + 1 inc, the newest).
+struct ThreeChains {
+  int64_t a = kT0, a1 = kT0 + kHour, a2 = kT0 + 2 * kHour;
+  int64_t b = kT0 + 10 * kHour;
+  int64_t c = kT0 + 20 * kHour, c1 = kT0 + 21 * kHour;
+  std::vector<std::string> names;
+  ThreeChains() {
+    add_full(names, a, 2);
+    add_inc(names, a, a1);
+    add_inc(names, a1, a2, 3);
+    add_full(names, b);
+    add_full(names, c);
+    add_inc(names, c, c1);
+    names.push_back("unrelated.txt");
+  }
+  std::vector<std::string> chain_a() const {
+    std::vector<std::string> n;
+    add_full(n, a, 2);
+    add_inc(n, a, a1);
+    add_inc(n, a1, a2, 3);
+    return n;
+  }
+};
+
+TEST(Prune, RemoveOlderThanTakesWholeChainsThatEndedBeforeT) {
+  ThreeChains f;
+  Collection c = build(f.names);
+  // t inside chain B's lifetime (B ends at b): only A ended before.
+  auto plan = plan_remove_older_than(c, f.b);
+  ASSERT_EQ(plan.chains.size(), 1u);
+  EXPECT_EQ(plan.chains[0]->start_time(), f.a);
+  EXPECT_EQ(as_set(plan.names()), as_set(f.chain_a()));
+  EXPECT_FALSE(plan.newest_chain_older);
+  EXPECT_TRUE(plan.required.empty());
+  EXPECT_EQ(plan.removed_sets.size(), 3u);
+
+  // Just after B: A and B.
+  plan = plan_remove_older_than(c, f.b + 1);
+  ASSERT_EQ(plan.chains.size(), 2u);
+  EXPECT_EQ(plan.chains[0]->start_time(), f.a);
+  EXPECT_EQ(plan.chains[1]->start_time(), f.b);
+}
+
+TEST(Prune, DeletionOrderIsSignaturesThenNewestSetFirstManifestBeforeVolumes) {
+  ThreeChains f;
+  Collection c = build(f.names);
+  auto plan = plan_remove_older_than(c, f.b);
+  const std::vector<std::string> expected = {
+      new_sig_name(f.a1, f.a2, ".gpg"),
+      new_sig_name(f.a, f.a1, ".gpg"),
+      full_sig_name(f.a, ".gpg"),
+      inc_manifest_name(f.a1, f.a2, ".gpg"),
+      inc_volume_name(f.a1, f.a2, 3, ".gpg"),
+      inc_volume_name(f.a1, f.a2, 2, ".gpg"),
+      inc_volume_name(f.a1, f.a2, 1, ".gpg"),
+      inc_manifest_name(f.a, f.a1, ".gpg"),
+      inc_volume_name(f.a, f.a1, 1, ".gpg"),
+      full_manifest_name(f.a, ".gpg"),
+      full_volume_name(f.a, 2, ".gpg"),
+      full_volume_name(f.a, 1, ".gpg"),
+  };
+  EXPECT_EQ(plan.names(), expected);
+}
+
+TEST(Prune, TheNewestChainStaysEvenWhenOlderThanT) {
+  ThreeChains f;
+  Collection c = build(f.names);
+  auto plan = plan_remove_older_than(c, f.c1 + 1000);
+  EXPECT_TRUE(plan.newest_chain_older);
+  ASSERT_EQ(plan.chains.size(), 2u);
+  for (const auto& name : plan.names()) {
+    auto p = parse_name(name);
+    ASSERT_TRUE(p);
+    EXPECT_LT(std::max(p->time, p->end_time), f.c) << name;
+  }
+}
+
+TEST(Prune, TheNewestChainStaysWithoutItsSignaturesToo) {
+  // duplicity would delete it here (no signature chain matches); dupfs never does.
+  ThreeChains f;
+  std::vector<std::string> names;
+  for (const auto& n : f.names) {
+    if (n.find("signatures") == std::string::npos) names.push_back(n);
+  }
+  Collection c = build(names);
+  ASSERT_FALSE(c.matched_sig_chain);
+  auto plan = plan_remove_older_than(c, f.c1 + 1000);
+  ASSERT_EQ(plan.chains.size(), 2u);
+  EXPECT_NE(plan.chains[1], c.latest_chain());
+}
+
+TEST(Prune, SetsNewerSetsDependOnAreReportedAndKept) {
+  ThreeChains f;
+  Collection c = build(f.names);
+  // t between C's full and its incremental: C's full is older than t but C ends after it.
+  auto plan = plan_remove_older_than(c, f.c + 1);
+  ASSERT_EQ(plan.required.size(), 1u);
+  EXPECT_EQ(plan.required[0]->end_time, f.c);
+  for (const auto& name : plan.names()) {
+    auto p = parse_name(name);
+    ASSERT_TRUE(p);
+    EXPECT_LT(std::max(p->time, p->end_time), f.c) << name;
+  }
+  EXPECT_EQ(plan.chains.size(), 2u);
+}
+
+TEST(Prune, NothingOlderMeansNoSignatureChainsEither) {
+  ThreeChains f;
+  Collection c = build(f.names);
+  auto plan = plan_remove_older_than(c, f.a);
+  EXPECT_TRUE(plan.chains.empty());
+  EXPECT_TRUE(plan.names().empty());
+  EXPECT_TRUE(plan.sig_chains.empty());
+}
+
+TEST(Prune, IncrementalsOnlyKeepsFullsAndSkipsChainsWithoutIncrementals) {
+  ThreeChains f;
+  Collection c = build(f.names);
+  auto plan = plan_remove_older_than(c, f.c, PruneMode::kIncrementalsOnly);
+  // B has no incrementals: not listed. C is the newest.
+  ASSERT_EQ(plan.chains.size(), 1u);
+  EXPECT_EQ(plan.chains[0]->start_time(), f.a);
+  std::vector<std::string> expected;
+  add_inc(expected, f.a, f.a1);
+  add_inc(expected, f.a1, f.a2, 3);
+  EXPECT_EQ(as_set(plan.names()), as_set(expected));
+  ASSERT_EQ(plan.removed_sets.size(), 2u);
+  for (const auto* s : plan.removed_sets) EXPECT_FALSE(s->is_full());
+}
+
+TEST(Prune, NthLastFullTime) {
+  ThreeChains f;
+  Collection c = build(f.names);
+  EXPECT_EQ(nth_last_full_time(c, 1), f.c);
+  EXPECT_EQ(nth_last_full_time(c, 2), f.b);
+  EXPECT_EQ(nth_last_full_time(c, 3), f.a);
+  EXPECT_EQ(nth_last_full_time(c, 4), 0);
+  // remove-all-but-n-full 2: everything that ended before B's full.
+  auto plan = plan_remove_older_than(c, nth_last_full_time(c, 2));
+  ASSERT_EQ(plan.chains.size(), 1u);
+  EXPECT_EQ(plan.chains[0]->start_time(), f.a);
+  EXPECT_TRUE(plan_remove_older_than(c, nth_last_full_time(c, 4)).names().empty());
+}
+
+TEST(Prune, CleanupTakesOrphanedIncompleteAndOrphanedSignaturesOnly) {
+  ThreeChains f;
+  std::vector<std::string> names = f.names;
+  // An interrupted full (volumes, no manifest), an orphaned incremental (its start matches no
+  // chain end) and an orphaned new-signatures file.
+  const int64_t broken = f.c1 + kHour;
+  names.push_back(full_volume_name(broken, 1, ".gpg"));
+  names.push_back(full_volume_name(broken, 2, ".gpg"));
+  add_inc(names, f.b + 5, f.b + 50, 1, false);
+  names.push_back(new_sig_name(f.a2 + 7, f.a2 + 70, ".gpg"));
+  names.push_back("duplicity-full.garbage.vol1.difftar.gpg");
+  Collection c = build(names);
+  auto plan = plan_cleanup(c);
+  std::vector<std::string> expected = {
+      inc_volume_name(f.b + 5, f.b + 50, 1, ".gpg"), inc_manifest_name(f.b + 5, f.b + 50, ".gpg"),
+      full_volume_name(broken, 1, ".gpg"),           full_volume_name(broken, 2, ".gpg"),
+      new_sig_name(f.a2 + 7, f.a2 + 70, ".gpg"),
+  };
+  EXPECT_EQ(plan.names, expected);
+  EXPECT_EQ(plan.removed_sets.size(), 2u);
+  EXPECT_EQ(plan.removed_sigs, std::vector<std::string>{new_sig_name(f.a2 + 7, f.a2 + 70, ".gpg")});
+  // A clean archive: nothing.
+  EXPECT_TRUE(plan_cleanup(build(f.names)).names.empty());
+}
+
+TEST(Prune, CacheCopiesFollowTheRemovedSetsTimes) {
+  ThreeChains f;
+  Collection c = build(f.names);
+  auto plan = plan_remove_older_than(c, f.b);
+  const std::string catalog =
+      full_volume_name(f.a, 1, ".gpg") + "." + std::string(40, 'a') + ".catalog";
+  const std::vector<std::string> cache = {
+      full_manifest_name(f.a, ""),
+      full_sig_name(f.a, ".gz"),
+      inc_manifest_name(f.a, f.a1, ""),
+      new_sig_name(f.a1, f.a2, ".gz"),
+      catalog,
+      full_manifest_name(f.b, ""),
+      full_sig_name(f.b, ".gz"),
+      new_sig_name(f.c, f.c1, ".gz"),
+      "lockfile",
+  };
+  auto copies = cache_copies(cache, plan.removed_sets, plan.removed_sigs);
+  EXPECT_EQ(as_set(copies),
+            as_set({full_manifest_name(f.a, ""), full_sig_name(f.a, ".gz"),
+                    inc_manifest_name(f.a, f.a1, ""), new_sig_name(f.a1, f.a2, ".gz"), catalog}));
+}
+
+TEST(Prune, AnOrphanedSignatureTakesOnlySignatureCopiesWithItsTimes) {
+  // The full signatures of chain A are gone: A's new-signatures are orphaned, but A's sets are
+  // complete and their cached manifests must stay.
+  ThreeChains f;
+  std::vector<std::string> names;
+  for (const auto& n : f.names) {
+    if (n != full_sig_name(f.a, ".gpg")) names.push_back(n);
+  }
+  Collection c = build(names);
+  auto plan = plan_cleanup(c);
+  EXPECT_EQ(as_set(plan.names),
+            as_set({new_sig_name(f.a, f.a1, ".gpg"), new_sig_name(f.a1, f.a2, ".gpg")}));
+  const std::vector<std::string> cache = {inc_manifest_name(f.a, f.a1, ""),
+                                          new_sig_name(f.a, f.a1, ".gz")};
+  EXPECT_EQ(cache_copies(cache, plan.removed_sets, plan.removed_sigs),
+            std::vector<std::string>{new_sig_name(f.a, f.a1, ".gz")});
+}
+
+}  // namespace
+}  // namespace dupfs::chain
