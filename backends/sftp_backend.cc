@@ -348,6 +348,10 @@ Result<std::unique_ptr<SftpBackend::Session>> SftpBackend::connect() const {
   ssh_options_set(ssh, SSH_OPTIONS_TIMEOUT, &timeout_s);
   ssh_options_set(ssh, SSH_OPTIONS_TIMEOUT_USEC, &timeout_us);
   ssh_options_set(ssh, SSH_OPTIONS_NODELAY, &yes);
+  if (ssh_.ciphers) {
+    ssh_options_set(ssh, SSH_OPTIONS_CIPHERS_C_S, ssh_.ciphers->c_str());
+    ssh_options_set(ssh, SSH_OPTIONS_CIPHERS_S_C, ssh_.ciphers->c_str());
+  }
   // Everything from $HOME as duplicity (and OpenSSH) take it, not from the passwd entry.
   ssh_options_set(ssh, SSH_OPTIONS_SSH_DIR, ssh_dir.c_str());
   ssh_options_set(ssh, SSH_OPTIONS_KNOWNHOSTS, known_hosts.c_str());

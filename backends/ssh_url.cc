@@ -190,6 +190,11 @@ Result<SshOptions> parse_ssh_options(const std::string& text, const std::string&
       options.identity_files.push_back(expand_home(value, home));
       continue;
     }
+    if (w == "-c") {
+      if (i + 1 >= words->size()) return missing("-c");
+      options.ciphers = (*words)[++i];
+      continue;
+    }
     if (!w.starts_with("-o")) {
       options.ignored.push_back(w);
       continue;
@@ -210,7 +215,7 @@ Result<SshOptions> parse_ssh_options(const std::string& text, const std::string&
       }
     }
     bool known = name == "identityfile" || name == "userknownhostsfile" ||
-                 name == "globalknownhostsfile" || name == "port";
+                 name == "globalknownhostsfile" || name == "port" || name == "ciphers";
     if (!known) {
       options.ignored.push_back("-o" + setting);
       continue;
@@ -225,6 +230,8 @@ Result<SshOptions> parse_ssh_options(const std::string& text, const std::string&
       options.user_known_hosts = expand_home(value, home);
     } else if (name == "globalknownhostsfile") {
       options.global_known_hosts = expand_home(value, home);
+    } else if (name == "ciphers") {
+      options.ciphers = value;
     } else {
       auto port = parse_port(value, "--ssh-options");
       if (!port) return std::unexpected(port.error());

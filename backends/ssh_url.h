@@ -38,7 +38,8 @@ bool is_ssh_scheme(const std::string& scheme);
 
 // What dupfs takes from duplicity's --ssh-options (a string of ssh(1) command-line options, as
 // duplicity's paramiko backend reads them): -oIdentityFile=PATH or -i PATH (every one given),
-// -oUserKnownHostsFile=PATH, -oGlobalKnownHostsFile=PATH, -oPort=N. Option names are
+// -oUserKnownHostsFile=PATH, -oGlobalKnownHostsFile=PATH, -oPort=N, -oCiphers=LIST (-c LIST).
+// Option names are
 // case-insensitive, values may be quoted, "-o Name=value" and "-oName value" forms are accepted,
 // ~/ is expanded with `home`. Other options are kept in `ignored` (for a log line).
 struct SshOptions {
@@ -46,6 +47,7 @@ struct SshOptions {
   std::optional<std::string> user_known_hosts;
   std::optional<std::string> global_known_hosts;
   std::optional<uint16_t> port;
+  std::optional<std::string> ciphers;  // comma-separated, in order of preference
   std::vector<std::string> ignored;
 };
 

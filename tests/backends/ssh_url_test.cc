@@ -153,6 +153,12 @@ TEST(SshOptions, KnownHostsFilesAndPort) {
   EXPECT_TRUE(o->identity_files.empty());
 }
 
+TEST(SshOptions, Ciphers) {
+  EXPECT_EQ(parse_ssh_options("-oCiphers=aes128-gcm@openssh.com,aes128-ctr", "/root")->ciphers,
+            "aes128-gcm@openssh.com,aes128-ctr");
+  EXPECT_EQ(parse_ssh_options("-c aes256-ctr", "/root")->ciphers, "aes256-ctr");
+}
+
 TEST(SshOptions, OthersAreIgnoredNotRefused) {
   auto o = parse_ssh_options("-oStrictHostKeyChecking=no -C -oCompression=yes", "/root");
   ASSERT_TRUE(o.has_value()) << o.error().message;
