@@ -33,6 +33,16 @@ void add_set_names(const BackupSet& s, std::vector<std::string>& out) {
 
 }  // namespace
 
+int64_t duplicity_end_time(const Collection& c, const BackupChain& chain) {
+  const bool discarded = std::any_of(
+      c.warnings.begin(), c.warnings.end(),
+      [](const std::string& w) { return w.starts_with("Warning, discarding last backup set"); });
+  if (discarded && &chain == c.latest_chain() && !c.incomplete.empty()) {
+    return std::max(chain.end_time(), c.incomplete.back().end_time);
+  }
+  return chain.end_time();
+}
+
 std::vector<std::string> PrunePlan::names() const {
   std::vector<std::string> out;
   for (const Step& step : steps) out.insert(out.end(), step.names.begin(), step.names.end());
@@ -44,7 +54,7 @@ PrunePlan plan_remove_older_than(const Collection& c, int64_t t, PruneMode mode)
   const BackupChain* newest = c.latest_chain();
   // get_older_than_required: sets older than t in chains that reach t or later.
   for (const BackupChain& chain : c.chains) {
-    if (chain.end_time() < t) continue;
+    if (duplicity_end_time(c, chain) < t) continue;
     for (const BackupSet* s : chain.sets()) {
       if (s->end_time < t) plan.required.push_back(s);
     }
@@ -52,7 +62,7 @@ PrunePlan plan_remove_older_than(const Collection& c, int64_t t, PruneMode mode)
   std::stable_sort(
       plan.required.begin(), plan.required.end(),
       [](const BackupSet* a, const BackupSet* b) { return a->end_time < b->end_time; });
-  plan.newest_chain_older = newest != nullptr && newest->end_time() < t;
+  plan.newest_chain_older = newest != nullptr && duplicity_end_time(c, *newest) < t;
 
   // get_chains_older_than, then (remove-all-inc-of-but-n-full) only chains with incrementals.
   for (const BackupChain& chain : c.chains) {

@@ -49,6 +49,12 @@ struct PrunePlan {
   std::vector<std::string> removed_sigs;
 };
 
+// The end time duplicity gives a chain: its last set's, except for the newest chain when
+// matching discarded its last incremental (signatures missing, FORMAT.md §1.5 rule 5):
+// duplicity does not move that chain's end back, so it still ends at the discarded set's time.
+// What duplicity prints ("Chain end time") and compares with t uses this time.
+int64_t duplicity_end_time(const Collection& c, const BackupChain& chain);
+
 // remove-older-than t: chains that ended before t, except the newest.
 PrunePlan plan_remove_older_than(const Collection& c, int64_t t,
                                  PruneMode mode = PruneMode::kWholeChains);

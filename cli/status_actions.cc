@@ -204,13 +204,13 @@ void print_last_full(const chain::Collection& c, Report& report) {
 }
 
 // str(BackupChain).
-std::string describe_chain(const chain::BackupChain& chain) {
+std::string describe_chain(const chain::Collection& c, const chain::BackupChain& chain) {
   std::vector<std::string> l;
   size_t volumes = 0;
   for (const auto* s : chain.sets()) volumes += s->volumes.size();
   l.push_back("-------------------------");
   l.push_back("Chain start time: " + pretty_time(chain.start_time()));
-  l.push_back("Chain end time: " + pretty_time(chain.end_time()));
+  l.push_back("Chain end time: " + pretty_time(chain::duplicity_end_time(c, chain)));
   l.push_back(fmt::format("Number of contained backup sets: {}", chain.incs.size() + 1));
   l.push_back(fmt::format("Total number of contained volumes: {}", volumes));
   l.push_back(
@@ -238,12 +238,12 @@ std::string describe_collection(const chain::Collection& c, const Backend& backe
                           secondary.size() == 1 ? "" : "s"));
   for (size_t i = 0; i < secondary.size(); ++i) {
     l.push_back(fmt::format("Secondary chain {} of {}:", i + 1, secondary.size()));
-    l.push_back(describe_chain(*secondary[i]));
+    l.push_back(describe_chain(c, *secondary[i]));
     l.push_back("");
   }
   if (primary != nullptr) {
     l.push_back("\nFound primary backup chain with matching signature chain:");
-    l.push_back(describe_chain(*primary));
+    l.push_back(describe_chain(c, *primary));
   } else {
     l.push_back("No backup chains with active signatures found");
   }

@@ -248,3 +248,26 @@ TEST(Prune, AnOrphanedSignatureTakesOnlySignatureCopiesWithItsTimes) {
 
 }  // namespace
 }  // namespace dupfs::chain
+
+namespace dupfs::chain {
+namespace {
+
+TEST(Prune, DiscardedNewestSetStillEndsDuplicitysChain) {
+  ThreeChains f;
+  std::vector<std::string> names = f.names;
+  const int64_t c2 = f.c1 + kHour;
+  add_inc(names, f.c1, c2, 1, /*sigs=*/false);
+  Collection c = build(names);
+  ASSERT_EQ(c.latest_chain()->end_time(), f.c1);  // c2 was discarded: no signatures
+  EXPECT_EQ(duplicity_end_time(c, *c.latest_chain()), c2);
+  EXPECT_EQ(duplicity_end_time(c, c.chains.front()), f.a2);
+  // duplicity compares t with that end: between c1 and c2 the newest chain is not "older".
+  EXPECT_FALSE(plan_remove_older_than(c, f.c1 + 1).newest_chain_older);
+  EXPECT_TRUE(plan_remove_older_than(c, c2 + 1).newest_chain_older);
+  // Without the discard, the plain end.
+  Collection intact = build(f.names);
+  EXPECT_EQ(duplicity_end_time(intact, *intact.latest_chain()), f.c1);
+}
+
+}  // namespace
+}  // namespace dupfs::chain
