@@ -5,7 +5,10 @@
 // now so that every kind of time spec selects a different set. Each comparison runs both
 // programs on the same archive (or on two copies of it, for the actions that delete) and
 // compares what they print or what files remain.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -470,6 +473,37 @@ TEST_F(StatusActions, VerbosityAndLogFile) {
   auto listed = dupfs({"list-current-files", "-v", "9", "--log-file", log, s.url()});
   ASSERT_TRUE(listed.ok()) << listed.err;
   EXPECT_NE(read_file(log).find(" docs/old/back.txt"), std::string::npos);
+}
+
+// A backup running on the same archive dir (dupfs-backup holds <archive-dir>/lockfile) must not
+// see its volumes deleted as an incomplete set: --force waits for nobody and fails with
+// duplicity's exit code for a held lock.
+TEST_F(StatusActions, ForceRefusesWhileTheArchiveDirIsLocked) {
+  const std::string url = copy_archive("locked");
+  damage(dir_.file("locked"), archive());
+  const auto before = listing(dir_.file("locked"));
+  const std::string cache = dir_.file("lockedcache");
+  fs::create_directories(cache);
+  int fd = ::open((cache + "/lockfile").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"cleanup", "--force"},
+        std::vector<std::string>{"remove-older-than", "15D", "--force"}}) {
+    std::vector<std::string> argv = args;
+    argv.insert(argv.end(), {"--archive-dir", cache, url});
+    auto r = dupfs(argv);
+    EXPECT_EQ(r.exit_code, 23) << describe(argv, r);
+    EXPECT_NE(r.err.find("lock"), std::string::npos) << r.err;
+    EXPECT_EQ(listing(dir_.file("locked")), before);
+  }
+  // Listing without --force needs no lock.
+  auto listed = dupfs({"cleanup", "--archive-dir", cache, url});
+  EXPECT_TRUE(listed.ok()) << listed.err;
+  ::close(fd);
+  auto r = dupfs({"cleanup", "--force", "--archive-dir", cache, url});
+  EXPECT_TRUE(r.ok()) << r.err;
+  EXPECT_LT(listing(dir_.file("locked")).size(), before.size());
 }
 
 TEST_F(StatusActions, BadInputIsOneLineAndExitCodeTwo) {
