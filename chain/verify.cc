@@ -93,6 +93,7 @@ const LocalWalk::Entry* LocalWalk::peek() {
     e.index.push_back(name);
     e.path = f.path + "/" + name;
     if (::lstat(e.path.c_str(), &e.st) != 0) continue;  // vanished meanwhile
+    if (S_ISSOCK(e.st.st_mode)) continue;               // duplicity skips sockets
     current_ = std::move(e);
     if (S_ISDIR(current_.st.st_mode)) {
       stack_.push_back(Frame{current_.index, current_.path, sorted_names(current_.path), 0});

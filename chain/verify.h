@@ -21,7 +21,8 @@
 namespace dupfs::chain {
 
 // A local tree in duplicity's index order (pre-order, each directory's entries sorted
-// bytewise), with lstat of each object. Unreadable directories count as empty.
+// bytewise), with lstat of each object. Sockets are left out (duplicity's selection skips them);
+// unreadable directories count as empty.
 class LocalWalk {
  public:
   struct Entry {
