@@ -259,6 +259,22 @@ TEST_F(StatusActions, ListCurrentFilesAtEverySetAndBetween) {
   EXPECT_NE(mine.out.find(" with space.txt\n"), std::string::npos) << mine.out;
 }
 
+// Every kind of entry duplicity stores (symlinks, fifos, devices, odd and non-UTF-8 names, deep
+// paths, hard links, a multivolume file) lists as duplicity lists it.
+TEST_F(StatusActions, ListCurrentFilesOfEveryKindOfEntry) {
+  const std::string src = dir_.file("every");
+  make_every_kind_tree(src);
+  const std::string url = "file://" + dir_.file("every-archive");
+  auto r = oracle({"full", "--no-encryption", "--volsize", "1", src, url});
+  ASSERT_TRUE(r.ok()) << describe({"duplicity", "full", src, url}, r);
+  auto mine = dupfs({"list-current-files", url});
+  auto theirs = oracle({"list-current-files", "-v1", url});
+  ASSERT_TRUE(mine.ok()) << mine.err;
+  ASSERT_TRUE(theirs.ok()) << theirs.err;
+  EXPECT_EQ(mine.out, theirs.out);
+  EXPECT_GT(lines_of(mine.out).size(), 30u);
+}
+
 // Every kind of time spec, through -t and --time, resolved to the same set as duplicity does.
 TEST_F(StatusActions, EveryTimeSpecSelectsTheSameSetAsDuplicity) {
   const auto& s = archive();
