@@ -123,7 +123,8 @@ struct Session {
   chain::Collection collection;
 };
 
-Result<Session> start(const CommonArgs& a) {
+// `list`: also list the location and build its collection.
+Result<Session> start(const CommonArgs& a, bool list = true) {
   Session s;
   auto level = parse_verbosity(a.verbosity);
   if (!level) return std::unexpected(level.error());
@@ -136,6 +137,7 @@ Result<Session> start(const CommonArgs& a) {
   if (!backend) return std::unexpected(backend.error());
   s.backend = std::move(*backend);
   s.archive_dir = a.archive_dir.empty() ? default_archive_dir(a.url) : a.archive_dir;
+  if (!list) return s;
   auto names = s.backend->list();
   if (names) {
     s.names = std::move(*names);
@@ -314,12 +316,9 @@ int run_list_current_files(const ListArgs& a) {
     if (!parsed) return report_error(kProgram, parsed.error());
     if (*parsed != 0) t = *parsed;  // duplicity: `restore_time or curtime`
   }
-  auto s = start(a.common);
+  // Archive::open lists the location and fails when it holds no complete set.
+  auto s = start(a.common, /*list=*/false);
   if (!s) return report_error(kProgram, s.error());
-  if (s->collection.chains.empty()) {
-    return report_error(kProgram, Error{ErrorKind::kNotFound,
-                                        "no backup chains found at " + s->backend->describe()});
-  }
   chain::ArchiveOptions options = archive_options(*s->backend, a.common.url, s->archive_dir);
   options.prefixes = a.common.prefixes;
   auto archive =
