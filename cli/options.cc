@@ -9,6 +9,9 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "backends/deadline_backend.h"
+#include "backends/file_backend.h"
+
 namespace dupfs::cli {
 
 int report_error(const char* program, const Error& e) {
@@ -169,7 +172,14 @@ Result<std::unique_ptr<Backend>> open_storage(const std::string& url, const Stor
       return line;
     };
   }
-  return open_backend(url, options);
+  auto backend = open_backend(url, options);
+  if (!backend) return backend;
+  // Local storage can block without end too (a hung NFS mount, a dying disk): its reads are
+  // bounded by --timeout as network storage bounds its own.
+  if (dynamic_cast<FileBackend*>(backend->get()) != nullptr) {
+    return std::make_unique<DeadlineBackend>(std::move(*backend), options.timeout);
+  }
+  return backend;
 }
 
 }  // namespace dupfs::cli

@@ -650,6 +650,53 @@ TEST_F(MountMetadataDamage, EveryFileReadsRightOrFailsWithEio) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 2c. Storage that stops answering (issue 7): the file:// location lies on a filesystem whose
+// reads hang (tests/tools/stall_fs). A read through the mount fails with EIO within --timeout
+// instead of hanging; the mount keeps answering stat meanwhile; once the storage is back the same
+// file reads right; a lazy unmount ends the daemon.
+
+TEST_F(MountErrors, StalledStorageGivesEioWithinTheTimeout) {
+  make_random_text_tree(src_, 8, 21);
+  write_file(src_ + "/big.bin", pseudo_random_bytes(3 << 20, 4));
+  backup("out", {"--no-encryption"});
+  std::string lower = mountpoint("lower");
+  Background stall({STALL_FS_BINARY, dir_.file("out"), lower, "-f"}, dir_.file("stall_fs.log"));
+  ASSERT_TRUE(wait_until([&] { return is_mounted(lower); }, std::chrono::seconds(20)))
+      << "stall_fs did not mount";
+  std::string mnt = mountpoint("mnt");
+  std::vector<std::string> args{"--cache-size",         "16M", "--timeout", "3", "--archive-dir",
+                                dir_.file("dupfscache")};
+  Mounted m("file://" + lower, mnt, dir_.file("mnt.log"), args, env_);
+  ASSERT_TRUE(m.ok()) << m.log();
+  std::string big = mnt + "/snapshots/latest/big.bin";
+
+  ::kill(stall.pid(), SIGUSR1);  // every read of the storage hangs from now on
+  auto start = std::chrono::steady_clock::now();
+  std::thread reader_thread;
+  ReadOutcome got;
+  reader_thread = std::thread([&] { got = read_through(big); });
+  // Meanwhile the mount answers what needs no storage.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  struct stat st;
+  EXPECT_EQ(::stat((mnt + "/snapshots").c_str(), &st), 0) << std::strerror(errno);
+  reader_thread.join();
+  auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_FALSE(got.ok) << "read " << got.data.size() << " bytes from stalled storage";
+  EXPECT_EQ(got.err, EIO) << got.step << ": " << std::strerror(got.err);
+  EXPECT_LT(waited, std::chrono::seconds(20)) << "the read waited past the timeout";
+  std::cout << "[ stall    ] read failed with " << std::strerror(got.err) << " after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(waited).count() << " ms\n";
+  EXPECT_NE(m.log().find("did not answer"), std::string::npos) << m.log();
+
+  ::kill(stall.pid(), SIGUSR2);  // the storage is back
+  EXPECT_EQ(read_file(big), read_file(src_ + "/big.bin"));
+  auto r = run({"fusermount3", "-uz", mnt}, {}, std::chrono::seconds(30));
+  EXPECT_TRUE(r.ok()) << r.err;
+  EXPECT_EQ(m.unmount(), 0) << m.log();
+  run({"fusermount3", "-u", lower}, {}, std::chrono::seconds(30));
+}
+
+// ---------------------------------------------------------------------------------------------
 // 3. Read-only behaviour.
 
 TEST_F(MountBrowse, ReadOnly) {

@@ -9,7 +9,10 @@
 // SIGPIPE (and swallows one it caused), so a child that exits early never kills the test process.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -40,5 +43,25 @@ ProcessResult run(const std::vector<std::string>& argv,
                   std::chrono::seconds timeout = std::chrono::seconds(600),
                   const std::string& stdin_data = "",
                   const std::vector<std::string>& unset_env = {});
+
+// A child process that runs beside the test (a server, a FUSE filesystem): argv[0] started with
+// stdout and stderr appended to log_path and stdin from /dev/null, in its own process group.
+// The destructor ends it: SIGTERM, then SIGKILL to the group after 10 s, and waits for it.
+class Background {
+ public:
+  Background(const std::vector<std::string>& argv, const std::string& log_path);
+  ~Background();
+  Background(const Background&) = delete;
+  Background& operator=(const Background&) = delete;
+
+  pid_t pid() const { return pid_; }
+  bool running();  // false once it exited (reaped)
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// Polls `done` every 20 ms until it returns true (true) or `timeout` passes (false).
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout);
 
 }  // namespace dupfs::test
