@@ -82,6 +82,13 @@ struct SftpBackend::Session {
   sftp_file read_file = nullptr;
   uint64_t read_size = 0;
   uint64_t read_generation = 0;
+  // Read requests sent for read_file past the last range served (read-ahead), in order.
+  struct Ahead {
+    uint64_t pos;
+    uint32_t len;
+    int id;
+  };
+  std::deque<Ahead> ahead;
 
   void touch() { last_progress.store(now_ns(), std::memory_order_relaxed); }
   // The error number libssh reports is sticky; cleared before each request so that a failure
@@ -124,9 +131,7 @@ SftpBackend::SftpBackend(SshLocation location, SshOptions ssh, const BackendOpti
       timeout_(std::max<std::chrono::seconds>(options.timeout, std::chrono::seconds(1))),
       max_connections_(std::max(1, options.max_connections)),
       password_(std::move(password)),
-      home_(std::move(home)) {
-  watchdog_ = std::thread([this] { watchdog_loop(); });
-}
+      home_(std::move(home)) {}
 
 Result<std::unique_ptr<SftpBackend>> SftpBackend::open(SshLocation location,
                                                        const BackendOptions& options) {
@@ -149,12 +154,17 @@ Result<std::unique_ptr<SftpBackend>> SftpBackend::open(SshLocation location,
 }
 
 SftpBackend::~SftpBackend() {
-  {
-    std::lock_guard lock(watch_mu_);
-    stopping_ = true;
+  if (watchdog_ready_.load() == ::getpid()) {
+    {
+      std::lock_guard lock(watch_mu_);
+      stopping_ = true;
+    }
+    watch_cv_.notify_all();
+    watchdog_->join();
+  } else {
+    // Never started, or started before a fork() by the parent: nothing to join here.
+    (void)watchdog_.release();
   }
-  watch_cv_.notify_all();
-  watchdog_.join();
   // No goodbye to the server: closing the sockets is enough for it, and a frozen server must
   // not hold up an unmount.
   for (auto& s : idle_) {
@@ -167,7 +177,27 @@ SftpBackend::~SftpBackend() {
   idle_.clear();
 }
 
-void SftpBackend::watchdog_loop() {
+void SftpBackend::ensure_watchdog() const {
+  const pid_t me = ::getpid();
+  if (watchdog_ready_.load(std::memory_order_acquire) == me) return;
+  pid_t owner = watchdog_owner_.load();
+  if (owner != me && watchdog_owner_.compare_exchange_strong(owner, me)) {
+    if (owner != 0) {
+      // Forked: the parent's watchdog may have held its lock at that instant and does not
+      // exist here; this process starts over with fresh ones (no other thread of this process
+      // touches them before watchdog_ready_ says so).
+      new (&watch_mu_) std::mutex();
+      new (&watch_cv_) std::condition_variable();
+      (void)watchdog_.release();
+    }
+    watchdog_ = std::make_unique<std::thread>([this] { watchdog_loop(); });
+    watchdog_ready_.store(me, std::memory_order_release);
+    return;
+  }
+  while (watchdog_ready_.load(std::memory_order_acquire) != me) std::this_thread::yield();
+}
+
+void SftpBackend::watchdog_loop() const {
   auto tick = std::clamp<std::chrono::milliseconds>(
       std::chrono::duration_cast<std::chrono::milliseconds>(timeout_) / 8,
       std::chrono::milliseconds(50), std::chrono::milliseconds(500));
@@ -234,7 +264,9 @@ Error failure(SftpBackend::Session& s, std::string_view what, const std::string&
 
 template <typename T>
 Result<T> SftpBackend::run(std::string_view what, const std::string& object,
-                           const std::function<Result<T>(Session&)>& op) const {
+                           const std::function<Result<T>(Session&)>& op,
+                           const ReadHint* hint) const {
+  ensure_watchdog();
   std::optional<Error> last;
   bool stale_forgiven = false;
   for (int attempt = 1; attempt <= num_retries_; ++attempt) {
@@ -244,7 +276,7 @@ Result<T> SftpBackend::run(std::string_view what, const std::string& object,
       std::this_thread::sleep_for(
           std::min<std::chrono::milliseconds>(pause, std::chrono::seconds(10)));
     }
-    auto session = acquire();
+    auto session = acquire(hint);
     if (!session) {
       last = session.error();
       if (last->kind == ErrorKind::kAuth || last->kind == ErrorKind::kInvalidArgument) {
@@ -259,12 +291,12 @@ Result<T> SftpBackend::run(std::string_view what, const std::string& object,
       s.clear_error();
       return op(s);
     }();
-    if (result || !s.broken) {
+    if (!s.broken) {
       s.reused = true;
       release(std::move(*session));
       return result;
     }
-    last = result.error();
+    if (!result) last = result.error();
     bool stale = s.reused && !s.timed_out.load();
     {
       // Dropped: the socket goes first so that nothing below can wait on the server.
@@ -282,6 +314,8 @@ Result<T> SftpBackend::run(std::string_view what, const std::string& object,
       --open_sessions_;
     }
     pool_cv_.notify_one();
+    // The connection failed after the answer was complete (in the read-ahead): the answer holds.
+    if (result) return result;
     if (stale && !stale_forgiven) {
       // A connection that went away while idle (server restarted, idle timeout) is not a try.
       stale_forgiven = true;
@@ -296,13 +330,25 @@ Result<T> SftpBackend::run(std::string_view what, const std::string& object,
   return std::unexpected(*last);
 }
 
-Result<std::unique_ptr<SftpBackend::Session>> SftpBackend::acquire() const {
+Result<std::unique_ptr<SftpBackend::Session>> SftpBackend::acquire(const ReadHint* hint) const {
   {
     std::unique_lock lock(pool_mu_);
     for (;;) {
       if (!idle_.empty()) {
-        auto s = std::move(idle_.back());
-        idle_.pop_back();
+        // The most recently used session, unless another has this read's answers in flight.
+        auto pick = std::prev(idle_.end());
+        if (hint != nullptr) {
+          for (auto it = idle_.begin(); it != idle_.end(); ++it) {
+            const Session& c = **it;
+            if (c.read_path == *hint->path && !c.ahead.empty() &&
+                c.ahead.front().pos == hint->offset) {
+              pick = it;
+              break;
+            }
+          }
+        }
+        auto s = std::move(*pick);
+        idle_.erase(pick);
         return s;
       }
       if (open_sessions_ < max_connections_) {
@@ -555,15 +601,42 @@ Result<uint64_t> SftpBackend::size(const std::string& name) const {
   });
 }
 
+namespace {
+
+// Collects and discards the answers of the session's read-ahead, so that the channel stays in
+// step. A connection failure marks the session broken.
+void drain_ahead(SftpBackend::Session& s, const std::string& host, std::chrono::seconds timeout) {
+  if (s.ahead.empty()) return;
+  std::string scratch(kReadChunk, '\0');
+  for (const auto& a : s.ahead) {
+    s.read_file->eof = 0;
+    s.clear_error();
+    if (sftp_async_read(s.read_file, scratch.data(), a.len, static_cast<uint32_t>(a.id)) < 0) {
+      failure(s, "cannot read", s.read_path, host, timeout);
+      if (s.broken) break;
+    }
+    s.touch();
+  }
+  s.ahead.clear();
+}
+
+}  // namespace
+
 Result<std::string> SftpBackend::read_range(const std::string& name, uint64_t offset,
                                             size_t length) const {
   std::string path = remote_path(name);
   const std::string& host = location_.host;
-  return run<std::string>("cannot read", path, [&](Session& s) -> Result<std::string> {
+  ReadHint hint{&path, offset};
+  auto op = [&](Session& s) -> Result<std::string> {
     uint64_t generation = mutations_.load();
     if (s.read_file == nullptr || s.read_path != path || s.read_generation != generation) {
-      if (s.read_file != nullptr) sftp_close(s.read_file);
+      if (s.read_file != nullptr) {
+        drain_ahead(s, host, timeout_);
+        if (s.broken) return std::unexpected(failure(s, "cannot read", path, host, timeout_));
+        sftp_close(s.read_file);
+      }
       s.read_file = nullptr;
+      s.read_path.clear();
       s.clear_error();
       sftp_file f = sftp_open(s.sftp, path.c_str(), O_RDONLY, 0);
       if (f == nullptr) return std::unexpected(failure(s, "cannot open", path, host, timeout_));
@@ -582,32 +655,50 @@ Result<std::string> SftpBackend::read_range(const std::string& name, uint64_t of
     sftp_file f = s.read_file;
     if (offset >= s.read_size || length == 0) return std::string();
     size_t want = static_cast<size_t>(std::min<uint64_t>(length, s.read_size - offset));
+    const uint64_t end = offset + want;
     std::string out(want, '\0');
     struct Pending {
       int id;
-      size_t pos;
+      uint64_t pos;  // in the object
       uint32_t len;
     };
     std::deque<Pending> pending;
-    size_t requested = 0, done = 0;
+    uint64_t next = offset;  // first byte not yet asked for
+    // The read-ahead of the previous range serves this one when it starts exactly here.
+    if (!s.ahead.empty()) {
+      const auto& last = s.ahead.back();
+      if (s.ahead.front().pos == offset && last.pos + last.len <= end) {
+        for (const auto& a : s.ahead) pending.push_back({a.id, a.pos, a.len});
+        next = last.pos + last.len;
+        s.ahead.clear();
+      } else {
+        drain_ahead(s, host, timeout_);
+        if (s.broken) return std::unexpected(failure(s, "cannot read", path, host, timeout_));
+      }
+    }
+    size_t done = 0;
     bool short_read = false;
     std::optional<Error> err;
+    auto send = [&](uint64_t pos, uint32_t len) -> int {
+      sftp_seek64(f, pos);
+      return sftp_async_read_begin(f, len);
+    };
     while (done < want && !short_read && !err) {
-      while (pending.size() < kReadWindow && requested < want) {
-        uint32_t len = static_cast<uint32_t>(std::min<size_t>(kReadChunk, want - requested));
-        sftp_seek64(f, offset + requested);
-        int id = sftp_async_read_begin(f, len);
+      while (pending.size() < kReadWindow && next < end) {
+        uint32_t len = static_cast<uint32_t>(std::min<uint64_t>(kReadChunk, end - next));
+        int id = send(next, len);
         if (id < 0) {
           err = failure(s, "cannot read", path, host, timeout_);
           break;
         }
-        pending.push_back({id, requested, len});
-        requested += len;
+        pending.push_back({id, next, len});
+        next += len;
       }
       if (err || pending.empty()) break;
       Pending p = pending.front();
       pending.pop_front();
-      int n = sftp_async_read(f, out.data() + p.pos, p.len, static_cast<uint32_t>(p.id));
+      f->eof = 0;
+      int n = sftp_async_read(f, out.data() + (p.pos - offset), p.len, static_cast<uint32_t>(p.id));
       if (n < 0) {
         err = failure(s, "cannot read", path, host, timeout_);
         break;
@@ -642,8 +733,24 @@ Result<std::string> SftpBackend::read_range(const std::string& name, uint64_t of
       }
     }
     out.resize(done);
+    if (done == want && want == length && !short_read) {
+      // A whole piece: readers of volumes go front to back, so the next piece is asked for now
+      // and travels while the caller decodes this one.
+      uint64_t stop = std::min<uint64_t>(s.read_size, end + length);
+      for (uint64_t pos = end; pos < stop && s.ahead.size() < kReadWindow;) {
+        uint32_t len = static_cast<uint32_t>(std::min<uint64_t>(kReadChunk, stop - pos));
+        int id = send(pos, len);
+        if (id < 0) {
+          failure(s, "cannot read ahead", path, host, timeout_);
+          break;
+        }
+        s.ahead.push_back({pos, len, id});
+        pos += len;
+      }
+    }
     return out;
-  });
+  };
+  return run<std::string>("cannot read", path, op, &hint);
 }
 
 Status SftpBackend::write(const std::string& name, std::string_view data) {

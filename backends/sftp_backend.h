@@ -57,19 +57,29 @@ class SftpBackend : public Backend {
   SftpBackend(SshLocation location, SshOptions ssh, const BackendOptions& options,
               std::optional<std::string> password, std::string home);
 
+  // A read's object and offset: acquire() prefers the idle session that already has requests
+  // for exactly that in flight (the read-ahead of the previous piece).
+  struct ReadHint {
+    const std::string* path;
+    uint64_t offset;
+  };
+
   // Runs `op` on a session, with the retry policy above. `what` and `object` name the
   // operation in messages and log lines.
   template <typename T>
   Result<T> run(std::string_view what, const std::string& object,
-                const std::function<Result<T>(Session&)>& op) const;
+                const std::function<Result<T>(Session&)>& op, const ReadHint* hint = nullptr) const;
 
-  Result<std::unique_ptr<Session>> acquire() const;
+  Result<std::unique_ptr<Session>> acquire(const ReadHint* hint) const;
   void release(std::unique_ptr<Session> session) const;
   Result<std::unique_ptr<Session>> connect() const;
   Status login(Session& session) const;
   std::string remote_path(const std::string& name) const;
 
-  void watchdog_loop();
+  // Starts the watchdog in this process if it does not run here yet: first use, or first use
+  // after fork() (dupfs mount opens the storage, then daemonizes; threads do not survive it).
+  void ensure_watchdog() const;
+  void watchdog_loop() const;
 
   SshLocation location_;
   SshOptions ssh_;
@@ -82,7 +92,7 @@ class SftpBackend : public Backend {
   // not reused (the name may now be another file).
   mutable std::atomic<uint64_t> mutations_{0};
 
-  // Lock order: pool_mu_ before watch_mu_ is never needed; each is taken alone.
+  // pool_mu_ and watch_mu_ are never held together.
   mutable std::mutex pool_mu_;
   mutable std::condition_variable pool_cv_;
   mutable std::vector<std::unique_ptr<Session>> idle_;
@@ -90,10 +100,14 @@ class SftpBackend : public Backend {
 
   // Sessions the watchdog looks after (registered while they exist).
   mutable std::mutex watch_mu_;
-  std::condition_variable watch_cv_;
+  mutable std::condition_variable watch_cv_;
   mutable std::vector<Session*> watched_;
-  bool stopping_ = false;
-  std::thread watchdog_;
+  mutable bool stopping_ = false;
+  // The watchdog thread of the process `watchdog_ready_` (0: none yet). A thread object
+  // inherited through fork() is left alone (its thread runs in the parent only).
+  mutable std::unique_ptr<std::thread> watchdog_;
+  mutable std::atomic<pid_t> watchdog_owner_{0};
+  mutable std::atomic<pid_t> watchdog_ready_{0};
 };
 
 }  // namespace dupfs

@@ -6,6 +6,7 @@
 // bounded time while unmounting still works, and serving again once it is back.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "chain/names.h"
@@ -316,10 +318,10 @@ TEST_F(SftpTest, ConnectionCutMidVolumeIsRetried) {
     EXPECT_EQ(m->unmount(), 0) << m->log();
   }
 
-  // An upload cut in the middle of a volume (acknowledgements flow back to the client).
+  // An upload cut in the middle of its first 5 MB volume.
   std::string target = dir_.file("store2");
   int cuts = proxy.cuts();
-  proxy.cut_after(20000);
+  proxy.cut_after(3 << 20, TcpProxy::Direction::kToServer);
   r = dupfs({"full", "--volsize", "5", "--num-retries", "3", "--archive-dir",
              dir_.file("dupfscache2"), ssh_options_, src_, url("sftp", target, proxy.port())},
             true);
@@ -371,6 +373,73 @@ TEST_F(SftpTest, FrozenServerGivesEioThenServesAgain) {
   EXPECT_EQ(status, 0) << m->log();
   EXPECT_LT(unmount_took, std::chrono::seconds(15));
   EXPECT_FALSE(is_mounted(dir_.file("mnt")));
+}
+
+// Processes whose command line mentions `needle` (to find a daemon that is not our child).
+std::vector<pid_t> processes_mentioning(const std::string& needle) {
+  std::vector<pid_t> found;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    std::string name = e.path().filename().string();
+    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+    std::string cmd = slurp(e.path().string() + "/cmdline");
+    if (cmd.find(needle) != std::string::npos && cmd.find("dupfs") != std::string::npos) {
+      found.push_back(std::stoi(name));
+    }
+  }
+  return found;
+}
+
+// `dupfs mount` without -f reads the archive, then daemonizes (fork): the daemon still bounds
+// every wait on a frozen server, serves again after it, and ends on fusermount3 -u.
+TEST_F(SftpTest, DaemonizedMountBoundsWaitsToo) {
+  make_every_kind_tree(src_);
+  std::string u = url("sftp", dir_.file("store"));
+  auto r = duplicity_run({"full", "--volsize", "1", src_, u});
+  ASSERT_TRUE(r.ok()) << describe({"duplicity", "full", u}, r);
+  std::string big = slurp(src_ + "/" + std::string(every_kind::kBigFile));
+  std::string mnt = dir_.file("mnt");
+  r = dupfs({"mount", "--timeout", "2", "--num-retries", "2", "--archive-dir",
+             dir_.file("dupfscache"), "--log-file", dir_.file("daemon.log"), ssh_options_, u, mnt});
+  ASSERT_TRUE(r.ok()) << describe({"dupfs", "mount", u}, r);
+  ASSERT_TRUE(is_mounted(mnt));
+  // Whatever happens below, nothing stays mounted or frozen.
+  std::shared_ptr<void> cleanup(nullptr, [&](void*) {
+    server_->thaw();
+    if (is_mounted(mnt)) run({"fusermount3", "-uz", mnt});
+    for (pid_t p : processes_mentioning(mnt)) ::kill(p, SIGKILL);
+  });
+
+  std::string path = mnt + "/snapshots/latest/" + std::string(every_kind::kBigFile);
+  server_->freeze();
+  auto t0 = Clock::now();
+  auto reading = std::async(std::launch::async, [&] { return read_file_at(path); });
+  if (reading.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+    server_->thaw();
+    reading.wait();
+    FAIL() << "a read on a frozen server still hangs after 60 s in the daemon";
+  }
+  auto waited = Clock::now() - t0;
+  ReadResult frozen = reading.get();
+  server_->thaw();
+  EXPECT_FALSE(frozen.ok);
+  EXPECT_EQ(frozen.err, EIO) << std::strerror(frozen.err);
+  EXPECT_LT(waited, std::chrono::seconds(30));
+
+  ReadResult back = read_file_at(path);
+  ASSERT_TRUE(back.ok) << std::strerror(back.err) << "\n" << slurp(dir_.file("daemon.log"));
+  EXPECT_TRUE(back.data == big) << "got " << back.data.size() << " bytes";
+
+  auto daemons = processes_mentioning(mnt);
+  EXPECT_EQ(daemons.size(), 1u);
+  auto u_r = run({"fusermount3", "-u", mnt}, {}, std::chrono::seconds(30));
+  EXPECT_TRUE(u_r.ok()) << describe({"fusermount3", "-u"}, u_r);
+  auto deadline = Clock::now() + std::chrono::seconds(20);
+  while (!processes_mentioning(mnt).empty() && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(processes_mentioning(mnt).empty()) << "the daemon did not end after unmount";
+  EXPECT_EQ(slurp(dir_.file("daemon.log")).find("terminate"), std::string::npos)
+      << slurp(dir_.file("daemon.log"));
 }
 
 }  // namespace

@@ -305,8 +305,9 @@ TcpProxy::~TcpProxy() {
   ::close(wake_[1]);
 }
 
-void TcpProxy::cut_after(uint64_t bytes) {
-  cut_at_ = static_cast<int64_t>(to_clients_.load() + bytes);
+void TcpProxy::cut_after(uint64_t bytes, Direction direction) {
+  cut_to_server_ = direction == Direction::kToServer;
+  cut_at_ = static_cast<int64_t>((cut_to_server_ ? to_server_ : to_clients_).load() + bytes);
   char b = 0;
   [[maybe_unused]] ssize_t n = ::write(wake_[1], &b, 1);
 }
@@ -381,7 +382,7 @@ void TcpProxy::loop() {
           }
           off += static_cast<size_t>(w);
         }
-        if (side == 1) to_clients_ += static_cast<uint64_t>(n);
+        (side == 1 ? to_clients_ : to_server_) += static_cast<uint64_t>(n);
       }
       if (gone) dead.push_back(i);
     }
@@ -391,7 +392,8 @@ void TcpProxy::loop() {
       pairs.erase(pairs.begin() + static_cast<std::ptrdiff_t>(*it));
     }
     int64_t at = cut_at_.load();
-    if (at >= 0 && static_cast<int64_t>(to_clients_.load()) >= at) {
+    uint64_t counted = (cut_to_server_ ? to_server_ : to_clients_).load();
+    if (at >= 0 && static_cast<int64_t>(counted) >= at) {
       cut_at_ = -1;
       close_all();
       cuts_++;

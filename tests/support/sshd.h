@@ -72,10 +72,13 @@ class TcpProxy {
   TcpProxy& operator=(const TcpProxy&) = delete;
 
   int port() const { return port_; }
-  // Every open connection is closed once `bytes` more bytes went from the server to clients.
-  void cut_after(uint64_t bytes);
-  // Bytes from the server to clients so far, and connections cut so far.
+  // Every open connection is closed once `bytes` more bytes went from the server to clients
+  // (reads), or from clients to the server (uploads).
+  enum class Direction { kToClients, kToServer };
+  void cut_after(uint64_t bytes, Direction direction = Direction::kToClients);
+  // Bytes each way so far, and connections cut so far.
   uint64_t bytes_to_clients() const { return to_clients_.load(); }
+  uint64_t bytes_to_server() const { return to_server_.load(); }
   int cuts() const { return cuts_.load(); }
   int connections() const { return connections_.load(); }
 
@@ -87,7 +90,9 @@ class TcpProxy {
   int target_port_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> to_clients_{0};
-  std::atomic<int64_t> cut_at_{-1};  // to_clients_ value at which to cut; -1: never
+  std::atomic<uint64_t> to_server_{0};
+  std::atomic<int64_t> cut_at_{-1};         // counter value at which to cut; -1: never
+  std::atomic<bool> cut_to_server_{false};  // which counter
   std::atomic<int> cuts_{0};
   std::atomic<int> connections_{0};
   std::thread thread_;
