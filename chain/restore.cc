@@ -279,17 +279,24 @@ class SetStream : public TarVisitor {
       std::lock_guard lock(mu_);
       cancel_ = true;
     }
-    cv_.notify_all();
+    space_cv_.notify_all();
     thread_.join();
   }
 
+  // The next event. Takes every queued event at once, so the two threads meet once per batch,
+  // not once per piece.
   Event pop() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return !queue_.empty(); });
-    Event e = std::move(queue_.front());
-    queue_.pop_front();
-    queued_bytes_ -= e.piece.bytes.size();
-    cv_.notify_all();
+    if (taken_.empty()) {
+      std::unique_lock lock(mu_);
+      consumer_waiting_ = true;
+      data_cv_.wait(lock, [&] { return !queue_.empty(); });
+      consumer_waiting_ = false;
+      taken_.swap(queue_);
+      queued_bytes_ = 0;
+      if (producer_waiting_) space_cv_.notify_one();
+    }
+    Event e = std::move(taken_.front());
+    taken_.pop_front();
     return e;
   }
 
@@ -350,11 +357,13 @@ class SetStream : public TarVisitor {
   Status push(Event e) {
     std::unique_lock lock(mu_);
     size_t n = e.piece.bytes.size();
-    cv_.wait(lock, [&] { return cancel_ || queued_bytes_ < options_.queue_bytes; });
+    producer_waiting_ = true;
+    space_cv_.wait(lock, [&] { return cancel_ || queued_bytes_ < options_.queue_bytes; });
+    producer_waiting_ = false;
     if (cancel_) return error(ErrorKind::kCancelled, "restore cancelled");
     queued_bytes_ += n;
     queue_.push_back(std::move(e));
-    cv_.notify_all();
+    if (consumer_waiting_) data_cv_.notify_one();
     return {};
   }
 
@@ -364,7 +373,7 @@ class SetStream : public TarVisitor {
     ev.mismatched = std::move(mismatched);
     std::lock_guard lock(mu_);
     queue_.push_back(std::move(ev));  // never blocks: the consumer must see the error
-    cv_.notify_all();
+    data_cv_.notify_one();
   }
 
   void run() {
@@ -421,9 +430,13 @@ class SetStream : public TarVisitor {
   Index open_index_;
 
   std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable data_cv_;   // the consumer waits for events
+  std::condition_variable space_cv_;  // the producer waits for room
   std::deque<Event> queue_;
   size_t queued_bytes_ = 0;
+  bool consumer_waiting_ = false;
+  bool producer_waiting_ = false;
+  std::deque<Event> taken_;  // consumer thread only: events taken from queue_, not yet popped
   bool cancel_ = false;
   std::thread thread_;  // last: starts once everything above is set up
 };
@@ -725,6 +738,7 @@ struct TreeWriter::Impl {
     size_t bytes = 0;
   };
   struct Worker {
+    std::condition_variable cv;  // jobs arrived (or stop)
     std::deque<Job> jobs;
     std::thread thread;
     int fd = -1;
@@ -736,7 +750,8 @@ struct TreeWriter::Impl {
   TreeWriterOptions options;
   OwnerMapper owners;
   std::mutex mu;
-  std::condition_variable cv;
+  std::condition_variable cv;  // the consumer waits for room or for the workers to be idle
+  bool consumer_waiting = false;
   std::vector<std::unique_ptr<Worker>> workers;
   size_t in_flight = 0;  // bytes queued, not yet written
   size_t busy = 0;       // jobs queued or being written
@@ -765,8 +780,8 @@ struct TreeWriter::Impl {
     {
       std::lock_guard lock(mu);
       stop = true;
+      for (auto& w : workers) w->cv.notify_all();
     }
-    cv.notify_all();
     for (auto& w : workers) w->thread.join();
     for (auto& w : workers) {
       if (w->fd >= 0) ::close(w->fd);
@@ -874,7 +889,7 @@ struct TreeWriter::Impl {
   void work(Worker& w) {
     std::unique_lock lock(mu);
     for (;;) {
-      cv.wait(lock, [&] { return stop || !w.jobs.empty(); });
+      w.cv.wait(lock, [&] { return stop || !w.jobs.empty(); });
       if (w.jobs.empty()) return;
       Job job = std::move(w.jobs.front());
       w.jobs.pop_front();
@@ -885,22 +900,26 @@ struct TreeWriter::Impl {
       lock.lock();
       in_flight -= bytes;
       --busy;
-      cv.notify_all();
+      if (consumer_waiting) cv.notify_one();
     }
   }
 
   void submit(Job job, size_t worker) {
     std::unique_lock lock(mu);
+    consumer_waiting = true;
     cv.wait(lock, [&] { return in_flight < options.queue_bytes; });
+    consumer_waiting = false;
     in_flight += job.bytes;
     ++busy;
     workers[worker]->jobs.push_back(std::move(job));
-    cv.notify_all();
+    workers[worker]->cv.notify_one();
   }
 
   void drain() {
     std::unique_lock lock(mu);
+    consumer_waiting = true;
     cv.wait(lock, [&] { return busy == 0; });
+    consumer_waiting = false;
   }
 
   std::string path_of(const Index& index) const {
