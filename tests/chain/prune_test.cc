@@ -1,13 +1,19 @@
 // What remove-older-than, remove-all-but-n-full, remove-all-inc-of-but-n-full and cleanup
-// delete (dup_main.remove_old / cleanup rules), from hand-made listings.
+// delete (dup_main.remove_old / cleanup rules): hand-made listings, and PruneOracle, which runs
+// duplicity 0.8.22's own actions against a recording backend on random listings.
 #include "chain/prune.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <random>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
+
+#include "tests/support/process.h"
 
 namespace dupfs::chain {
 namespace {
@@ -267,6 +273,183 @@ TEST(Prune, DiscardedNewestSetStillEndsDuplicitysChain) {
   // Without the discard, the plain end.
   Collection intact = build(f.names);
   EXPECT_EQ(duplicity_end_time(intact, *intact.latest_chain()), f.c1);
+}
+
+}  // namespace
+}  // namespace dupfs::chain
+
+// ---- Differential test against duplicity 0.8.22's own dup_main.remove_old / cleanup ----
+
+namespace dupfs::chain {
+namespace {
+
+// Reads blocks separated by "====" lines: a command line ("remove T INC", "nfull N INC" or
+// "cleanup") and a listing; runs duplicity's action with --force against a recording backend
+// and prints "M<matched>" and the deleted names in order.
+constexpr const char* kPruneOracle = R"PY(
+import sys, gettext
+gettext.install('duplicity', names=['ngettext'])
+from duplicity import log
+log.setup(); log.setverbosity(log.ERROR)
+from duplicity import config, dup_collections, dup_time, dup_main
+dup_time.setcurtime()
+
+class Remote(object):
+    def __init__(self, names):
+        self.names = names
+        self.deleted = []
+    def list(self):
+        return list(self.names)
+    def delete(self, names):
+        self.deleted.extend(names)
+
+out = []
+for block in sys.stdin.buffer.read().split(b"====\n"):
+    lines = [n for n in block.split(b"\n") if n]
+    cmd = lines[0].decode().split()
+    remote = Remote(lines[1:])
+    config.force = True
+    config.dry_run = False
+    try:
+        cs = dup_collections.CollectionsStatus(remote, None, u"replicate").set_values()
+        if cmd[0] == "cleanup":
+            dup_main.cleanup(cs)
+        else:
+            config.remove_all_inc_of_but_n_full_mode = cmd[2] == "1"
+            if cmd[0] == "remove":
+                config.remove_time = int(cmd[1])
+                dup_main.remove_old(cs)
+            else:
+                config.keep_chains = int(cmd[1])
+                dup_main.remove_all_but_n_full(cs)
+    except AssertionError:
+        out.append("CRASH\n")
+        continue
+    text = "M%d\n" % (1 if cs.matched_chain_pair else 0)
+    out.append(text + "".join(n.decode() + "\n" for n in remote.deleted))
+sys.stdout.write("====\n".join(out))
+)PY";
+
+std::vector<std::string> random_prune_listing(std::mt19937& rng) {
+  auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  auto day = [](int k) { return kT0 + k * 86400; };
+  std::vector<std::string> names;
+  auto add_set = [&](bool full, int a, int b) {
+    int vols = uni(1, 2);
+    for (int v = 1; v <= vols; ++v) {
+      names.push_back(full ? full_volume_name(day(a), v, ".gpg")
+                           : inc_volume_name(day(a), day(b), v, ".gpg"));
+    }
+    if (uni(0, 9) != 0) {
+      names.push_back(full ? full_manifest_name(day(a), ".gpg")
+                           : inc_manifest_name(day(a), day(b), ".gpg"));
+    }
+    if (uni(0, 7) != 0) {
+      names.push_back(full ? full_sig_name(day(a), ".gpg") : new_sig_name(day(a), day(b), ".gpg"));
+    }
+  };
+  int k = 0;
+  for (int chains = uni(0, 4); chains > 0; --chains) {
+    k += uni(1, 3);
+    add_set(true, k, k);
+    for (int incs = uni(0, 3); incs > 0; --incs) {
+      int from = k;
+      k += uni(1, 2);
+      add_set(false, from, k);
+      if (uni(0, 9) == 0) {  // a later incremental with the same start replaces this one
+        k += 1;
+        add_set(false, from, k);
+      }
+    }
+  }
+  if (uni(0, 3) == 0) add_set(false, k + 5, k + 6);  // orphaned
+  if (uni(0, 3) == 0) names.push_back(new_sig_name(day(k + 7), day(k + 8), ".gpg"));
+  if (uni(0, 4) == 0) names.push_back("not-duplicity.txt");
+  std::shuffle(names.begin(), names.end(), rng);
+  return names;
+}
+
+TEST(PruneOracle, DeletesWhatDuplicityDeletes) {
+  constexpr const char* kPython = "/usr/bin/python3.11";
+  if (access(kPython, X_OK) != 0) GTEST_SKIP() << kPython << " not available";
+  std::mt19937 rng(7);
+  auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  struct Case {
+    std::string command;
+    std::vector<std::string> names;
+  };
+  std::vector<Case> cases;
+  for (int i = 0; i < 400; ++i) {
+    auto names = random_prune_listing(rng);
+    const int kind = uni(0, 2);
+    std::string command;
+    if (kind == 0) {
+      int64_t t = kT0 + uni(0, 18) * 86400 + uni(-1, 1);
+      command = "remove " + std::to_string(t) + " " + std::to_string(uni(0, 1));
+    } else if (kind == 1) {
+      command = "nfull " + std::to_string(uni(1, 4)) + " " + std::to_string(uni(0, 1));
+    } else {
+      command = "cleanup";
+    }
+    cases.push_back({command, std::move(names)});
+  }
+  std::string input;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    if (i > 0) input += "====\n";
+    input += cases[i].command + "\n";
+    for (const auto& n : cases[i].names) input += n + "\n";
+  }
+  auto r = test::run({kPython, "-c", kPruneOracle}, {}, std::chrono::seconds(300), input);
+  ASSERT_TRUE(r.ok()) << r.err;
+  std::vector<std::string> answers;
+  size_t start = 0;
+  for (;;) {
+    size_t at = r.out.find("====\n", start);
+    answers.push_back(r.out.substr(start, at == std::string::npos ? at : at - start));
+    if (at == std::string::npos) break;
+    start = at + 5;
+  }
+  ASSERT_EQ(answers.size(), cases.size());
+  int compared = 0, deleting = 0;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = cases[i];
+    SCOPED_TRACE(c.command);
+    auto collection = build_collection(c.names);
+    if (answers[i] == "CRASH\n") {
+      EXPECT_FALSE(collection.has_value());
+      continue;
+    }
+    ASSERT_TRUE(collection.has_value()) << collection.error().message;
+    std::istringstream in(answers[i]);
+    std::string matched;
+    std::getline(in, matched);
+    std::vector<std::string> theirs;
+    for (std::string line; std::getline(in, line);) theirs.push_back(line);
+    EXPECT_EQ(matched == "M1", collection->matched_sig_chain.has_value());
+    std::vector<std::string> mine;
+    std::istringstream cmd(c.command);
+    std::string what;
+    int64_t arg = 0;
+    int inc_only = 0;
+    cmd >> what >> arg >> inc_only;
+    const auto mode = inc_only ? PruneMode::kIncrementalsOnly : PruneMode::kWholeChains;
+    if (what == "cleanup") {
+      mine = plan_cleanup(*collection).names;
+    } else {
+      // duplicity deletes the newest chain when no signature chain matches it; dupfs never
+      // does (prune.h). Those cases are not compared.
+      if (matched != "M1") continue;
+      int64_t t = what == "remove" ? arg : nth_last_full_time(*collection, static_cast<int>(arg));
+      mine = plan_remove_older_than(*collection, t, mode).names();
+    }
+    ++compared;
+    if (!theirs.empty()) ++deleting;
+    std::string listing;
+    for (const auto& n : c.names) listing += "  " + n + "\n";
+    EXPECT_EQ(mine, theirs) << "listing:\n" << listing;
+  }
+  EXPECT_GT(compared, 250);
+  EXPECT_GT(deleting, 100);
 }
 
 }  // namespace
