@@ -336,3 +336,28 @@ TEST(RestoreTest, DiscardUntrustedRemovesWhatADamagedVolumeWrote) {
 
 }  // namespace
 }  // namespace dupfs::chain
+
+namespace dupfs::chain {
+namespace {
+
+TEST(OwnerMapperTest, NamesMapThroughPasswdUnlessNumeric) {
+  TarHeader h;
+  h.uid = 4242;
+  h.gid = 4343;
+  h.uname = "root";  // uid 0 on every system
+  h.gname = "root";
+  OwnerMapper by_name(false);
+  EXPECT_EQ(by_name.uid(h), 0);
+  EXPECT_EQ(by_name.gid(h), 0);
+  EXPECT_EQ(by_name.uid(h), 0);  // cached
+  OwnerMapper numeric(true);
+  EXPECT_EQ(numeric.uid(h), 4242);
+  EXPECT_EQ(numeric.gid(h), 4343);
+  h.uname = "no-such-user-dupfs";
+  h.gname = "";
+  EXPECT_EQ(by_name.uid(h), 4242);  // unknown name: the stored id
+  EXPECT_EQ(by_name.gid(h), 4343);  // no name: the stored id
+}
+
+}  // namespace
+}  // namespace dupfs::chain
