@@ -387,7 +387,15 @@ Result<std::unique_ptr<SftpBackend::Session>> SftpBackend::connect() const {
   long timeout_s = static_cast<long>(timeout_.count());
   long timeout_us = 0;
   int no = 0, yes = 1;
+  // ~/.ssh/config and /etc/ssh/ssh_config first, for what the URL leaves open (HostName, User,
+  // Port, IdentityFile); what the URL and --ssh-options say is set after them and wins.
+  // Everything from $HOME as duplicity (and OpenSSH) take it, not from the passwd entry.
   ssh_options_set(ssh, SSH_OPTIONS_HOST, location_.host.c_str());
+  ssh_options_set(ssh, SSH_OPTIONS_SSH_DIR, ssh_dir.c_str());
+  ssh_options_set(ssh, SSH_OPTIONS_PROCESS_CONFIG, &no);
+  for (const std::string& config : {ssh_dir + "/config", std::string("/etc/ssh/ssh_config")}) {
+    if (file_exists(config)) ssh_options_parse_config(ssh, config.c_str());
+  }
   if (location_.user) ssh_options_set(ssh, SSH_OPTIONS_USER, location_.user->c_str());
   unsigned port = location_.port != 0 ? location_.port : ssh_.port.value_or(0);
   if (port != 0) ssh_options_set(ssh, SSH_OPTIONS_PORT, &port);
@@ -398,19 +406,12 @@ Result<std::unique_ptr<SftpBackend::Session>> SftpBackend::connect() const {
     ssh_options_set(ssh, SSH_OPTIONS_CIPHERS_C_S, ssh_.ciphers->c_str());
     ssh_options_set(ssh, SSH_OPTIONS_CIPHERS_S_C, ssh_.ciphers->c_str());
   }
-  // Everything from $HOME as duplicity (and OpenSSH) take it, not from the passwd entry.
-  ssh_options_set(ssh, SSH_OPTIONS_SSH_DIR, ssh_dir.c_str());
   ssh_options_set(ssh, SSH_OPTIONS_KNOWNHOSTS, known_hosts.c_str());
   if (ssh_.global_known_hosts) {
     ssh_options_set(ssh, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, ssh_.global_known_hosts->c_str());
   }
   for (const auto& id : ssh_.identity_files) {
     ssh_options_set(ssh, SSH_OPTIONS_ADD_IDENTITY, id.c_str());
-  }
-  ssh_options_set(ssh, SSH_OPTIONS_PROCESS_CONFIG, &no);
-  // ssh config files fill in what the URL leaves open (HostName, User, Port, IdentityFile).
-  for (const std::string& config : {ssh_dir + "/config", std::string("/etc/ssh/ssh_config")}) {
-    if (file_exists(config)) ssh_options_parse_config(ssh, config.c_str());
   }
   s->callbacks.userdata = const_cast<std::optional<std::string>*>(&password_);
   s->callbacks.auth_function = key_passphrase;

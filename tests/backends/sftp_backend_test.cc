@@ -218,6 +218,26 @@ TEST_F(SftpBackendTest, RelativePathIsUnderTheLoginDirectory) {
   std::filesystem::remove_all(login_home + "/" + rel);
 }
 
+// ~/.ssh/config fills in what the URL leaves open (a host alias with HostName, Port, User);
+// the URL's own port and user win over it.
+TEST_F(SftpBackendTest, SshConfigFillsInAndUrlWins) {
+  spit(dir_.file("store/x"), "via config");
+  spit(dir_.file("home/.ssh/config"), "Host backuphost\n  HostName 127.0.0.1\n  Port " +
+                                          std::to_string(server_->port()) +
+                                          "\n  User root\n"
+                                          "Host 127.0.0.1\n  Port 1\n  User nobody\n");
+  auto alias = open("sftp://backuphost/" + dir_.file("store"), options(1, 5));
+  ASSERT_TRUE(alias);
+  auto r = alias->read("x");
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(*r, "via config");
+  auto direct = open(store_url(), options(1, 5));
+  ASSERT_TRUE(direct);
+  auto d = direct->read("x");
+  ASSERT_TRUE(d.has_value()) << d.error().message;
+  EXPECT_EQ(*d, "via config");
+}
+
 TEST_F(SftpBackendTest, ParallelReadsUseSeveralConnections) {
   TcpProxy proxy(server_->port());
   spit(known_hosts_, server_->known_hosts_line(proxy.port()));
