@@ -110,11 +110,7 @@ std::optional<std::string> read_hidden_line(const char* prompt) {
 // it), else, when one is needed and a terminal is attached, a prompt (twice for a new
 // symmetric passphrase, as duplicity asks).
 Result<std::optional<std::string>> get_passphrase(bool needed, bool confirm) {
-  if (const char* p = std::getenv("PASSPHRASE")) {
-    std::string passphrase(p);
-    ::unsetenv("PASSPHRASE");
-    return std::optional<std::string>(std::move(passphrase));
-  }
+  if (auto passphrase = take_secret_from_environment("PASSPHRASE")) return passphrase;
   if (!needed) return std::optional<std::string>();
   if (!::isatty(STDIN_FILENO)) {
     return error(ErrorKind::kInvalidArgument,
@@ -250,6 +246,7 @@ int run_backup_command(BackupArgs& args) {
 }  // namespace dupfs::cli
 
 int main(int argc, char** argv) {
+  dupfs::cli::protect_process_memory();
   using dupfs::chain::SelectionOption;
   dupfs::cli::BackupArgs a;
   CLI::App app{

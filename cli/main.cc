@@ -80,6 +80,7 @@ int run_mount(const MountArgs& args) {
 }  // namespace dupfs::cli
 
 int main(int argc, char** argv) {
+  dupfs::cli::protect_process_memory();
   using dupfs::cli::MountArgs;
   CLI::App app{"dupfs: browse, restore and verify duplicity backups"};
   app.require_subcommand(1);

@@ -1,12 +1,14 @@
 #include "cli/options.h"
 
 #include <openssl/evp.h>
+#include <sys/prctl.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 
 #include "backends/deadline_backend.h"
@@ -62,13 +64,25 @@ Result<uint64_t> parse_size(const std::string& text) {
   return value * mult;
 }
 
+std::optional<std::string> take_secret_from_environment(const char* name) {
+  char* value = std::getenv(name);
+  if (value == nullptr) return std::nullopt;
+  std::string secret(value);
+  // Overwritten where it lies (the process's initial environment block, which
+  // /proc/<pid>/environ shows for as long as the process lives), then removed.
+  std::memset(value, 0, secret.size());
+  ::unsetenv(name);
+  return secret;
+}
+
+void protect_process_memory() {
+  // No core file, and no ptrace by other processes of the same user: memory holds the
+  // passphrase, derived keys and decrypted data.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 std::optional<std::string> passphrase_for(const Backend& backend) {
-  if (const char* p = std::getenv("PASSPHRASE")) {
-    std::string passphrase(p);
-    // gpg and any other child process must not inherit it.
-    ::unsetenv("PASSPHRASE");
-    return passphrase;
-  }
+  if (auto passphrase = take_secret_from_environment("PASSPHRASE")) return passphrase;
   if (!::isatty(STDIN_FILENO)) return std::nullopt;
   auto names = backend.list();
   if (!names) return std::nullopt;
@@ -143,11 +157,7 @@ Result<std::unique_ptr<Backend>> open_storage(const std::string& url, const Stor
   options.num_retries = args.num_retries;
   options.timeout = std::chrono::seconds(args.timeout);
   options.ssh_options = args.ssh_options;
-  if (const char* p = std::getenv("FTP_PASSWORD")) {
-    options.password = std::string(p);
-    // No child process (gpg) needs it.
-    ::unsetenv("FTP_PASSWORD");
-  }
+  options.password = take_secret_from_environment("FTP_PASSWORD");
   if (args.ssh_askpass) {
     // --ssh-askpass: the question on the controlling terminal, without echo.
     options.ask_password = [](const std::string& prompt) -> std::optional<std::string> {

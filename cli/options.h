@@ -24,6 +24,13 @@ Result<LogLevel> parse_verbosity(const std::string& text);
 // "512M", "1G", "64K", "123" (bytes). kInvalidArgument otherwise.
 Result<uint64_t> parse_size(const std::string& text);
 
+// The value of environment variable `name`, or nullopt; the variable is scrubbed and removed, so
+// neither child processes (gpg) nor /proc/<pid>/environ show it afterwards.
+std::optional<std::string> take_secret_from_environment(const char* name);
+
+// Makes the process undumpable: no core file, no ptrace by other processes of the same user.
+void protect_process_memory();
+
 // PASSPHRASE from the environment (then removed from it, so child processes never see it),
 // else a prompt on the terminal when the location holds encrypted files and one is attached;
 // nullopt otherwise.
