@@ -266,7 +266,8 @@ ProcessResult run(const std::vector<std::string>& argv,
   return result;
 }
 
-Background::Background(const std::vector<std::string>& argv, const std::string& log_path) {
+Background::Background(const std::vector<std::string>& argv, const std::string& log_path,
+                       const std::map<std::string, std::string>& extra_env) {
   std::vector<std::string> args = argv;
   std::vector<char*> cargv;
   for (auto& a : args) cargv.push_back(a.data());
@@ -281,6 +282,7 @@ Background::Background(const std::vector<std::string>& argv, const std::string& 
       ::dup2(log, 2);
     }
     if (null >= 0) ::dup2(null, 0);
+    for (const auto& [k, v] : extra_env) ::setenv(k.c_str(), v.c_str(), 1);
     ::execvp(cargv[0], cargv.data());
     ::_exit(127);
   }

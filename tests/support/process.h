@@ -44,12 +44,14 @@ ProcessResult run(const std::vector<std::string>& argv,
                   const std::string& stdin_data = "",
                   const std::vector<std::string>& unset_env = {});
 
-// A child process that runs beside the test (a server, a FUSE filesystem): argv[0] started with
-// stdout and stderr appended to log_path and stdin from /dev/null, in its own process group.
+// A child process that runs beside the test (a server, a FUSE filesystem, a run to be killed):
+// argv[0] started with extra_env added to the environment, stdout and stderr appended to
+// log_path and stdin from /dev/null, in its own process group.
 // The destructor ends it: SIGTERM, then SIGKILL to the group after 10 s, and waits for it.
 class Background {
  public:
-  Background(const std::vector<std::string>& argv, const std::string& log_path);
+  Background(const std::vector<std::string>& argv, const std::string& log_path,
+             const std::map<std::string, std::string>& extra_env = {});
   ~Background();
   Background(const Background&) = delete;
   Background& operator=(const Background&) = delete;
