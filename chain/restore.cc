@@ -960,7 +960,17 @@ Status TreeWriter::on_object(const RestoredObject& object) {
   Attrs a{m.owners.uid(h), m.owners.gid(h), h.mode & 07777, std::max<int64_t>(h.mtime, 0)};
   std::string path = m.path_of(object.index);
   if (object.index.empty() && h.type != TarType::kDirectory) {
-    remove_tree(path);  // a single object restored as the target itself (duplicity: deltree)
+    // A single object restored as the target itself. duplicity deletes whatever tree is there;
+    // dupfs replaces a file or an empty directory only.
+    struct stat st;
+    if (::lstat(path.c_str(), &st) == 0) {
+      if ((S_ISDIR(st.st_mode) ? ::rmdir(path.c_str()) : ::unlink(path.c_str())) != 0) {
+        m.record_failure(fmt::format("cannot replace {} with the restored {}: {}", path,
+                                     h.type == TarType::kFile ? "file" : "object",
+                                     std::strerror(errno)));
+        return {};
+      }
+    }
   }
   switch (h.type) {
     case TarType::kDirectory: {

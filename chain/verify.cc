@@ -116,16 +116,16 @@ VerifySink::~VerifySink() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void VerifySink::difference(const std::string& what, const Index& index) {
-  ++differences_;
-  report_("Difference found: " + what + " " + index_to_string(index));
+void VerifySink::on_trusted() {
+  for (const auto& line : held_) report_(line);
+  held_.clear();
 }
 
 void VerifySink::local_only(const LocalWalk::Entry& e) {
   ++compared_;
   if (!options_.compare_data) return;
   ++differences_;
-  report_("Difference found: New file " + index_to_string(e.index));
+  held_.push_back("Difference found: New file " + index_to_string(e.index));
 }
 
 Status VerifySink::on_object(const RestoredObject& object) {
@@ -147,7 +147,7 @@ Status VerifySink::on_object(const RestoredObject& object) {
   const std::string path = index_to_string(index);
   auto report = [&](const std::string& line) {
     ++differences_;
-    report_("Difference found: " + line);
+    held_.push_back("Difference found: " + line);
   };
   if (!local) {
     report(fmt::format("File {} is missing", path));
@@ -237,7 +237,7 @@ Status VerifySink::on_object_end() {
   }
   if (data_differs_) {
     ++differences_;
-    report_(
+    held_.push_back(
         fmt::format("Difference found: Data for file {} is different", index_to_string(current_)));
   }
   data_differs_ = false;
@@ -249,6 +249,7 @@ void VerifySink::finish() {
     local_only(*e);
     walk_.pop();
   }
+  on_trusted();
 }
 
 }  // namespace dupfs::chain

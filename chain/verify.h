@@ -63,19 +63,21 @@ class VerifySink : public RestoreSink {
   Status on_object(const RestoredObject& object) override;
   Status on_data(const DataPiece& piece) override;
   Status on_object_end() override;
-  // The local objects after the last restored one ("New file").
+  // Differences are reported once the volumes they came from are known to be intact.
+  void on_trusted() override;
+  // The local objects after the last restored one ("New file"); reports what is left.
   void finish();
 
   uint64_t compared() const { return compared_; }
   uint64_t differences() const { return differences_; }
 
  private:
-  void difference(const std::string& what, const Index& index);
   void local_only(const LocalWalk::Entry& e);
 
   std::string local_dir_;
   VerifyOptions options_;
   std::function<void(const std::string&)> report_;
+  std::vector<std::string> held_;  // differences not reported yet
   LocalWalk walk_;
   OwnerMapper owners_;
   uint64_t compared_ = 0;
