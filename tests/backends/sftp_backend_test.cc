@@ -4,6 +4,7 @@
 #include "backends/sftp_backend.h"
 
 #include <gtest/gtest.h>
+#include <pwd.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -212,7 +213,9 @@ TEST_F(SftpBackendTest, RelativePathIsUnderTheLoginDirectory) {
   auto b = open(url(server_->port(), rel), options());
   ASSERT_TRUE(b);
   ASSERT_TRUE(b->write("x", "relative").has_value());
-  std::string login_home = "/root";  // the tests run as root
+  const passwd* pw = ::getpwuid(0);  // the server logs in root, to its passwd home
+  ASSERT_NE(pw, nullptr);
+  std::string login_home = pw->pw_dir;
   std::string landed = login_home + "/" + rel + "/x";
   EXPECT_EQ(slurp(landed), "relative");
   std::filesystem::remove_all(login_home + "/" + rel);
