@@ -40,7 +40,11 @@ Result<std::string> fetch_manifest(const Backend& backend, const std::string& na
                                    const Credentials& credentials, const std::string& archive_dir) {
   std::unique_ptr<FileBackend> cache;
   if (!archive_dir.empty()) {
-    ::mkdir(archive_dir.c_str(), 0700);
+    for (size_t i = 1; i <= archive_dir.size(); ++i) {  // mkdir -p, private as duplicity's
+      if (i == archive_dir.size() || archive_dir[i] == '/') {
+        ::mkdir(archive_dir.substr(0, i).c_str(), 0700);
+      }
+    }
     cache = std::make_unique<FileBackend>(archive_dir);
     if (auto text = decode_object_to_string(*cache, cached_manifest_name(name), {}); text) {
       return text;
