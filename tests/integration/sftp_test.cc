@@ -442,5 +442,35 @@ TEST_F(SftpTest, DaemonizedMountBoundsWaitsToo) {
       << slurp(dir_.file("daemon.log"));
 }
 
+// --ssh-askpass asks once on the terminal (the key still logs in; the password is the fallback),
+// the answer is not echoed; with FTP_PASSWORD set nothing is asked (duplicity's order).
+TEST_F(SftpTest, AskpassAsksOnTheTerminalUnlessFtpPassword) {
+  make_every_kind_tree(src_);
+  std::string u = url("sftp", dir_.file("store"));
+  auto r = duplicity_run({"full", "--volsize", "1", src_, u});
+  ASSERT_TRUE(r.ok()) << describe({"duplicity", "full", u}, r);
+  std::string command = std::string(DUPFS_BINARY) + " list-current-files --ssh-askpass " +
+                        "--archive-dir " + dir_.file("dupfscache") + " " + ssh_options_ + " " + u;
+  // script(1) gives dupfs a terminal; the answer is typed after the prompt.
+  auto typed = [&](const std::map<std::string, std::string>& env,
+                   const std::vector<std::string>& unset) {
+    std::string shell =
+        "(sleep 1; printf '%s\\n' 'typed-ssh-password') | script -qec '" + command + "' /dev/null";
+    return run({"sh", "-c", shell}, env, kCommandTimeout, "", unset);
+  };
+  r = typed(env_, {"FTP_PASSWORD"});
+  ASSERT_TRUE(r.ok()) << describe({"script", command}, r);
+  EXPECT_NE(r.out.find("Password for 'root@127.0.0.1': "), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("typed-ssh-password"), std::string::npos) << "the password was echoed";
+  EXPECT_FALSE(listed_entries(r.out).empty()) << r.out;
+
+  auto with_env = env_;
+  with_env["FTP_PASSWORD"] = "from-the-environment";
+  r = typed(with_env, {});
+  ASSERT_TRUE(r.ok()) << describe({"script", command}, r);
+  EXPECT_EQ(r.out.find("Password for"), std::string::npos) << r.out;
+  EXPECT_FALSE(listed_entries(r.out).empty()) << r.out;
+}
+
 }  // namespace
 }  // namespace dupfs::test
