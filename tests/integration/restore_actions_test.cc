@@ -263,6 +263,21 @@ TEST_F(RestoreActionsTest, VerifyUntouchedAndTamperedSourceAsDuplicity) {
   verify_both(copy, true, 1, "Difference found: New file extra.txt");
 }
 
+TEST_F(RestoreActionsTest, ProgressIsQuietOffATerminalAndNoticesReachTheLogFile) {
+  TempDir dir("dupfs-restore-progress-");
+  auto r = dupfs({"restore", "--progress", "-v", "info", "--archive-dir", dir.file("c"), a().url,
+                  dir.file("ours")});
+  ASSERT_TRUE(r.ok()) << describe({"dupfs", "restore", "--progress"}, r);
+  EXPECT_EQ(r.out, "");  // stdout is a pipe here
+  std::string log = dir.file("verify.log");
+  auto v = dupfs({"verify", "--compare-data", "--progress", "--log-file", log, "--archive-dir",
+                  dir.file("c"), a().url, a().src});
+  ASSERT_TRUE(v.ok()) << describe({"dupfs", "verify"}, v);
+  EXPECT_EQ(line_with(v.out, "Verify complete:") + "\n", v.out);  // no progress line
+  EXPECT_NE(read_file(log).find(line_with(v.out, "Verify complete:")), std::string::npos)
+      << read_file(log);
+}
+
 TEST_F(RestoreActionsTest, TamperedVolumeExits21AndLeavesNothingWrong) {
   TempDir dir("dupfs-tampered-");
   auto cp = run({"cp", "-a", a().file("out"), dir.file("out")});
