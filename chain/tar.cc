@@ -154,6 +154,8 @@ bool is_unsafe_name(std::string_view name) {
     const size_t slash = name.find('/', start);
     if (name.substr(start, slash - start) == "..") return true;
     if (slash == std::string_view::npos) return false;
+    // An empty component ("a//b"); only a trailing slash (a directory) may end a name.
+    if (slash == start && start != 0 && slash + 1 < name.size()) return true;
     start = slash + 1;
   }
 }

@@ -806,8 +806,8 @@ TEST(TarParser, ZeroBlockAfterExtendedHeaderIsCorruption) {
 }
 
 TEST(TarParser, UnsafeNamesAreRejected) {
-  const std::vector<std::string> unsafe = {"../x",    "a/../b",  "/etc/passwd", "..",
-                                           "snap/..", "a/..//b", "//x"};
+  const std::vector<std::string> unsafe = {"../x",    "a/../b", "/etc/passwd", "..",   "snap/..",
+                                           "a/..//b", "//x",    "snapshot//x", "a//b/"};
   for (const auto& name : unsafe) {
     SCOPED_TRACE(name);
     expect_corruption(parse(entry({.name = "ok"}) + entry({.name = name}, "x")),
