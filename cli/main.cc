@@ -102,7 +102,17 @@ int main(int argc, char** argv) {
   int exit_code = 2;
   dupfs::cli::add_status_actions(app, exit_code);
   dupfs::cli::add_restore_actions(app, exit_code);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // Bad input: one line, exit code 2, as every other command-line error of ours.
+    std::fprintf(stderr, "dupfs: %s (see --help)\n", e.what());
+    return 2;
+  }
   if (mount->parsed()) return dupfs::cli::run_mount(m);
   return exit_code;
 }

@@ -302,6 +302,27 @@ class MountBrowse : public MountFixture {};
 // ---------------------------------------------------------------------------------------------
 // 1. Bad input: one line, non-zero exit, nothing mounted.
 
+// Command-line mistakes: one line from dupfs, exit code 2, for the mount and every action.
+TEST_F(MountErrors, CommandLineMistakesAreOneLineAndExitTwo) {
+  const std::vector<std::vector<std::string>> mistakes = {
+      {"mount", "--bogus", "file:///nowhere", "/nowhere"},
+      {"restore"},
+      {"verify", "--time"},
+      {"collection-status"},
+      {"list-current-files", "--time", "soon", "file:///nowhere"},
+      {"sideways"}};
+  for (const auto& args : mistakes) {
+    std::vector<std::string> argv{DUPFS_BINARY};
+    argv.insert(argv.end(), args.begin(), args.end());
+    SCOPED_TRACE(args.front());
+    auto r = run(argv, env_, kCommandTimeout);
+    EXPECT_EQ(r.exit_code, 2) << describe(argv, r);
+    auto lines = nonempty_lines(r.err);
+    ASSERT_EQ(lines.size(), 1u) << r.err;
+    EXPECT_TRUE(lines[0].starts_with("dupfs: ")) << lines[0];
+  }
+}
+
 TEST_F(MountErrors, UnknownScheme) {
   std::string mnt = mountpoint("mnt");
   expect_refused("gopher://", "gopher://x/y", mnt, {{"gopher"}, {"scheme", "unsupported"}}, env_);
