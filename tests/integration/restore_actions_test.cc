@@ -278,6 +278,24 @@ TEST_F(RestoreActionsTest, ProgressIsQuietOffATerminalAndNoticesReachTheLogFile)
       << read_file(log);
 }
 
+// On a terminal (script(1) gives one), --progress shows the progress line, ending with the
+// totals: bytes, files, rate, share of volumes and ETA.
+TEST_F(RestoreActionsTest, ProgressLineOnATerminal) {
+  TempDir dir("dupfs-restore-tty-");
+  std::string command = std::string(DUPFS_BINARY) + " restore --progress --archive-dir " +
+                        dir.file("c") + " " + a().url + " " + dir.file("ours");
+  auto r = run({"script", "-qec", command, "/dev/null"}, a().env, kTimeout);
+  ASSERT_TRUE(r.ok()) << describe({"script", command}, r);
+  // The terminal turns the final "\n" into "\r\n": the last line is what follows the last
+  // carriage return before it.
+  std::string out = r.out.substr(0, r.out.find_last_not_of("\r\n") + 1);
+  std::string last = out.substr(out.rfind('\r') + 1);
+  EXPECT_NE(last.find(" restored, "), std::string::npos) << r.out;
+  EXPECT_NE(last.find(" files, "), std::string::npos) << r.out;
+  EXPECT_NE(last.find("/s, 100% of volumes, ETA 0:00"), std::string::npos) << r.out;
+  EXPECT_TRUE(std::filesystem::exists(dir.file("ours/big.bin")));
+}
+
 TEST_F(RestoreActionsTest, TamperedVolumeExits21AndLeavesNothingWrong) {
   TempDir dir("dupfs-tampered-");
   auto cp = run({"cp", "-a", a().file("out"), dir.file("out")});
