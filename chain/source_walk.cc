@@ -313,10 +313,11 @@ struct Program {
     std::fill_n(single, words, 0);
     std::fill_n(star, words, 0);
     for (size_t k = 0; k < tokens.size(); ++k) {
-      if (token_accepts(tokens[k], c, ignore_case)) {
-        size_t bit = tokens[k].is_star() ? k + 1 : k;
-        (tokens[k].is_star() ? star : single)[bit / 64] |= uint64_t{1} << (bit % 64);
-      }
+      if (!token_accepts(tokens[k], c, ignore_case)) continue;
+      const bool is_star = tokens[k].is_star();
+      const size_t bit = is_star ? k + 1 : k;
+      uint64_t* set = is_star ? star : single;
+      set[bit / 64] |= uint64_t{1} << (bit % 64);
     }
     return {single, star};
   }
