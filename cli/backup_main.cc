@@ -206,12 +206,11 @@ int run_backup_command(BackupArgs& args) {
   // One backup at a time per archive dir (duplicity locks its archive dir too): a second run
   // would delete the first one's volumes as leftovers of an interrupted backup.
   if (auto st = make_local_target("file://" + options.archive_dir); !st) return report(st.error());
-  const std::string lock_path = options.archive_dir + "/lockfile";
-  int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
-    return report(Error{ErrorKind::kInvalidArgument, "another dupfs-backup is using " +
-                                                         options.archive_dir + " (lock " +
-                                                         lock_path + " is held)"});
+  ArchiveLock lock;
+  if (auto st = lock.acquire(options.archive_dir, "dupfs-backup"); !st) {
+    return report(
+        Error{st.error().kind == ErrorKind::kExists ? ErrorKind::kInvalidArgument : st.error().kind,
+              st.error().message});
   }
   request.credentials.gnupg_home = gnupg_home;
   request.allow_source_mismatch = args.allow_source_mismatch;

@@ -355,29 +355,16 @@ int run_list_current_files(const ListArgs& a) {
 
 // ---- remove-older-than, remove-all-but-n-full, remove-all-inc-of-but-n-full, cleanup ----
 
-// The archive dir's lock, as dupfs-backup takes it: a cleanup running beside a backup would
-// delete the backup's volumes as an incomplete set.
-class ArchiveLock {
- public:
-  ~ArchiveLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Status acquire(const std::string& archive_dir) {
-    std::error_code ec;
-    std::filesystem::create_directories(archive_dir, ec);
-    if (ec) return error(ErrorKind::kIoError, "cannot create {}: {}", archive_dir, ec.message());
-    const std::string path = archive_dir + "/lockfile";
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd_ < 0 || ::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      return error(ErrorKind::kExists, "another dupfs process is using {} (lock {} is held)",
-                   archive_dir, path);
-    }
-    return {};
-  }
-
- private:
-  int fd_ = -1;
-};
+// --force deletes take the archive dir's lock first (ArchiveLock, as dupfs-backup does: a
+// cleanup running beside a backup would delete its volumes as an incomplete set). nullopt when
+// locked or not forced, else the exit code.
+std::optional<int> lock_if_forced(ArchiveLock& lock, bool force, const std::string& archive_dir) {
+  if (!force) return std::nullopt;
+  auto st = lock.acquire(archive_dir, kProgram);
+  if (st) return std::nullopt;
+  report_error(kProgram, st.error());
+  return st.error().kind == ErrorKind::kExists ? kUserErrorExit : 1;
+}
 
 // The names in the local metadata cache; empty when it does not exist.
 std::vector<std::string> list_cache(const std::string& archive_dir) {
@@ -451,12 +438,7 @@ int run_remove(const RemoveArgs& a, RemoveKind kind, const char* action) {
   auto s = start(a.common);
   if (!s) return report_error(kProgram, s.error());
   ArchiveLock lock;
-  if (a.force) {
-    if (auto st = lock.acquire(s->archive_dir); !st) {
-      report_error(kProgram, st.error());
-      return st.error().kind == ErrorKind::kExists ? kUserErrorExit : 1;
-    }
-  }
+  if (auto code = lock_if_forced(lock, a.force, s->archive_dir)) return *code;
   const chain::Collection& c = s->collection;
   Report& report = *s->report;
   print_collection_warnings(c, report);
@@ -519,12 +501,7 @@ int run_cleanup(const RemoveArgs& a) {
   auto s = start(a.common);
   if (!s) return report_error(kProgram, s.error());
   ArchiveLock lock;
-  if (a.force) {
-    if (auto st = lock.acquire(s->archive_dir); !st) {
-      report_error(kProgram, st.error());
-      return st.error().kind == ErrorKind::kExists ? kUserErrorExit : 1;
-    }
-  }
+  if (auto code = lock_if_forced(lock, a.force, s->archive_dir)) return *code;
   const chain::Collection& c = s->collection;
   Report& report = *s->report;
   print_collection_warnings(c, report);
