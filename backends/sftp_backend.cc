@@ -14,6 +14,7 @@
 #include <cstring>
 #include <deque>
 #include <random>
+#include <vector>
 
 #include "backends/log.h"
 
@@ -89,6 +90,26 @@ struct SftpBackend::Session {
     int id;
   };
   std::deque<Ahead> ahead;
+  // Handles left open when the connection failed mid-operation: closing them then could wait on
+  // a dead server, so they are freed with the session (their close fails fast once it is torn).
+  std::vector<sftp_file> abandoned_files;
+  std::vector<sftp_dir> abandoned_dirs;
+
+  // Closes `f`, or leaves it for the destructor once the connection has failed.
+  void close_file(sftp_file f) {
+    if (broken) {
+      abandoned_files.push_back(f);
+    } else {
+      sftp_close(f);
+    }
+  }
+  void close_dir(sftp_dir d) {
+    if (broken) {
+      abandoned_dirs.push_back(d);
+    } else {
+      sftp_closedir(d);
+    }
+  }
 
   void touch() { last_progress.store(now_ns(), std::memory_order_relaxed); }
   // The error number libssh reports is sticky; cleared before each request so that a failure
@@ -99,6 +120,8 @@ struct SftpBackend::Session {
 
   ~Session() {
     if (read_file != nullptr) sftp_close(read_file);
+    for (sftp_file f : abandoned_files) sftp_close(f);
+    for (sftp_dir d : abandoned_dirs) sftp_closedir(d);
     if (sftp != nullptr) sftp_free(sftp);
     if (ssh != nullptr) ssh_free(ssh);
   }
@@ -582,7 +605,7 @@ Result<std::vector<std::string>> SftpBackend::list() const {
         }
         if (sftp_dir_eof(d) == 0) {
           Error e = failure(s, "cannot list", dir, host, timeout_);
-          if (!s.broken) sftp_closedir(d);
+          s.close_dir(d);
           return std::unexpected(e);
         }
         sftp_closedir(d);
@@ -644,7 +667,7 @@ Result<std::string> SftpBackend::read_range(const std::string& name, uint64_t of
       sftp_attributes a = sftp_fstat(f);
       if (a == nullptr) {
         Error e = failure(s, "cannot stat", path, host, timeout_);
-        if (!s.broken) sftp_close(f);
+        s.close_file(f);
         return std::unexpected(e);
       }
       s.read_size = a->size;
@@ -824,8 +847,8 @@ Status SftpBackend::write(const std::string& name, std::string_view data) {
     }
     auto abandon = [&](std::string_view what) -> Status {
       Error e = failure(s, what, tmp, host, timeout_);
+      s.close_file(f);
       if (!s.broken) {
-        sftp_close(f);
         s.clear_error();
         sftp_unlink(s.sftp, tmp.c_str());
         tmp.clear();
