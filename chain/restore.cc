@@ -100,9 +100,19 @@ Result<std::vector<RestoreSet>> plan_restore(const Backend& backend, const Colle
     for (int number : volumes_for_prefix(*manifest, prefix)) {
       auto file = sets[i]->volumes.find(number);
       if (file == sets[i]->volumes.end()) {
-        failure =
-            Error{ErrorKind::kCorruption, fmt::format("volume {} of {} is missing from {}", number,
-                                                      sets[i]->manifest_name, backend.describe())};
+        // Named as its siblings are (the name it would have), for the user to look for.
+        std::string name;
+        if (!sets[i]->volumes.empty()) {
+          const auto& [some, sibling] = *sets[i]->volumes.begin();
+          std::string from = fmt::format(".vol{}.", some);
+          if (auto pos = sibling.find(from); pos != std::string::npos) {
+            name = sibling.substr(0, pos) + fmt::format(".vol{}.", number) +
+                   sibling.substr(pos + from.size()) + ", ";
+          }
+        }
+        failure = Error{ErrorKind::kCorruption,
+                        fmt::format("{}volume {} of {} is missing from {}", name, number,
+                                    sets[i]->manifest_name, backend.describe())};
         break;
       }
       RestoreVolume v;
