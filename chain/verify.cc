@@ -9,6 +9,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "chain/sigtar.h"
+
 namespace dupfs::chain {
 
 std::string pretty_time(int64_t t) {
@@ -250,6 +252,138 @@ void VerifySink::finish() {
     walk_.pop();
   }
   on_trusted();
+}
+
+std::vector<Error> check_signature_files(const Backend& backend,
+                                         const std::vector<std::string>& names,
+                                         const Credentials& credentials) {
+  std::vector<Error> errors;
+  for (const auto& name : names) {
+    SignedSigtarParser parser;
+    Status st = decode_object(backend, name, credentials, [&](std::string_view bytes) -> Status {
+      if (auto fed = parser.feed(bytes); !fed) return fed;
+      while (parser.has_entry()) (void)parser.take();
+      return {};
+    });
+    if (st) st = parser.finish();
+    if (!st) {
+      errors.push_back(Error{st.error().kind, fmt::format("signature file {} is unreadable: {}",
+                                                          name, st.error().message)});
+    }
+  }
+  return errors;
+}
+
+namespace {
+
+// As plan_restore names the plain copy of a manifest in the cache.
+std::string cache_path(const std::string& archive_dir, const std::string& remote) {
+  auto pos = remote.rfind("manifest");
+  return archive_dir + "/" + (pos == std::string::npos ? remote : remote.substr(0, pos + 8));
+}
+
+}  // namespace
+
+std::vector<std::string> cached_manifests(const std::vector<std::string>& manifest_names,
+                                          const std::string& archive_dir) {
+  std::vector<std::string> out;
+  if (archive_dir.empty()) return out;
+  for (const auto& name : manifest_names) {
+    struct stat st;
+    if (::stat(cache_path(archive_dir, name).c_str(), &st) == 0) out.push_back(name);
+  }
+  return out;
+}
+
+std::vector<Error> check_cached_manifests(const Backend& backend,
+                                          const std::vector<std::string>& manifest_names,
+                                          const Credentials& credentials,
+                                          const std::string& archive_dir) {
+  std::vector<Error> errors;
+  for (const auto& name : manifest_names) {
+    auto text = decode_object_to_string(backend, name, credentials);
+    if (!text) {
+      errors.push_back(Error{text.error().kind, fmt::format("manifest {} is unreadable: {}", name,
+                                                            text.error().message)});
+      continue;
+    }
+    std::string cached;
+    int fd = ::open(cache_path(archive_dir, name).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;  // removed meanwhile: nothing to compare with
+    char buf[65536];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) cached.append(buf, static_cast<size_t>(n));
+    ::close(fd);
+    if (n < 0) continue;
+    if (cached != *text) {
+      errors.push_back(Error{ErrorKind::kCorruption,
+                             fmt::format("manifest {} differs from its copy in {}: one of them is "
+                                         "damaged",
+                                         name, archive_dir)});
+    }
+  }
+  return errors;
+}
+
+ChainSignatures signatures_for(const Collection& collection, const BackupChain& chain,
+                               int64_t time) {
+  ChainSignatures out;
+  const SignatureChain* sigs = nullptr;
+  for (const auto& sc : collection.sig_chains) {
+    if (sc.start_time == chain.start_time()) sigs = &sc;  // the last one, as sig_chain_for_time
+  }
+  for (const BackupSet* set : chain.sets_up_to(time)) {
+    std::string name;
+    if (sigs && set->is_full()) {
+      name = sigs->full_name;
+    } else if (sigs) {
+      for (size_t i = 0; i < sigs->inc_names.size(); ++i) {
+        if (sigs->inc_end_times[i] == set->end_time) name = sigs->inc_names[i];
+      }
+    }
+    if (name.empty()) {
+      out.missing.push_back(set->manifest_name);
+    } else {
+      out.names.push_back(std::move(name));
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> unusable_files(const Collection& collection) {
+  std::vector<std::string> out;
+  auto volume_list = [](const BackupSet& set) {
+    std::string names;
+    for (const auto& [number, name] : set.volumes) names += (names.empty() ? "" : ", ") + name;
+    return names;
+  };
+  for (const auto& set : collection.incomplete) {
+    if (set.manifest_name.empty()) {
+      out.push_back(fmt::format("incomplete backup set (no manifest): {}", volume_list(set)));
+    } else {
+      out.push_back(fmt::format(
+          "backup set {} is not part of the chain: its signature file is "
+          "missing{}{}",
+          set.manifest_name, set.volumes.empty() ? "" : "; volumes: ", volume_list(set)));
+    }
+  }
+  for (const auto& set : collection.orphaned) {
+    out.push_back(fmt::format("backup set {} belongs to no chain", set.manifest_name));
+  }
+  for (const auto& name : collection.orphaned_sigs) {
+    out.push_back(fmt::format("signature file {} belongs to no chain", name));
+  }
+  for (const auto& sig : collection.sig_chains) {
+    bool matched =
+        std::any_of(collection.chains.begin(), collection.chains.end(),
+                    [&](const BackupChain& c) { return c.start_time() == sig.start_time; });
+    if (!matched) {
+      std::string names = sig.full_name;
+      for (const auto& n : sig.inc_names) names += ", " + n;
+      out.push_back(fmt::format("signature files without a backup chain: {}", names));
+    }
+  }
+  return out;
 }
 
 }  // namespace dupfs::chain

@@ -89,6 +89,43 @@ class VerifySink : public RestoreSink {
   std::string buf_;
 };
 
+// Each signature file in `names` (the signature chain of the sets a verify reads) decoded and
+// parsed to its end, as an incremental backup reads it. One error per damaged or unreadable file,
+// naming it; empty when all are intact. duplicity's verify does not read signatures; dupfs's does
+// (docs/actions.md).
+std::vector<Error> check_signature_files(const Backend& backend,
+                                         const std::vector<std::string>& names,
+                                         const Credentials& credentials);
+
+// The signature files of `chain`'s sets up to `time` (its full set's signature chain), in chain
+// order, and the manifest names of the sets that have none at the location.
+struct ChainSignatures {
+  std::vector<std::string> names;
+  std::vector<std::string> missing;
+};
+ChainSignatures signatures_for(const Collection& collection, const BackupChain& chain,
+                               int64_t time);
+
+// Manifests a verify took from the local cache (`archive_dir`, plain copies named as
+// plan_restore keeps them) checked at the location too: each decoded there and compared with the
+// cached copy, so a damaged manifest at the location is not hidden by an intact cached one. One
+// error per manifest, naming it. (Manifests not cached before the verify were read from the
+// location by plan_restore already.)
+std::vector<Error> check_cached_manifests(const Backend& backend,
+                                          const std::vector<std::string>& manifest_names,
+                                          const Credentials& credentials,
+                                          const std::string& archive_dir);
+
+// Of `manifest_names`, those with a plain copy in the local cache `archive_dir`.
+std::vector<std::string> cached_manifests(const std::vector<std::string>& manifest_names,
+                                          const std::string& archive_dir);
+
+// What no restore at the location can use, one message per set or file, naming the stored files:
+// incomplete sets (volumes without a manifest, or the newest incremental discarded for its
+// missing signatures), orphaned sets, orphaned signature files and signature chains without a
+// backup chain. duplicity only warns about the first kind; dupfs's verify fails on all of them.
+std::vector<std::string> unusable_files(const Collection& collection);
+
 // time.asctime(time.localtime(t)), as duplicity prints times in differences.
 std::string pretty_time(int64_t t);
 

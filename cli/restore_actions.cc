@@ -14,6 +14,7 @@
 
 #include "backends/log.h"
 #include "chain/collection.h"
+#include "chain/names.h"
 #include "chain/restore.h"
 #include "chain/verify.h"
 #include "cli/actions.h"
@@ -159,6 +160,11 @@ bool is_empty_dir(const std::string& path) {
 
 struct Opened {
   std::unique_ptr<Backend> backend;
+  chain::Collection collection;
+  int64_t time = 0;
+  std::string archive_dir;
+  // Manifests of the chain read that were in the archive dir before (not read from storage).
+  std::vector<std::string> cached_manifests;
   chain::Credentials credentials;
   std::vector<chain::RestoreSet> sets;
   chain::Index prefix;
@@ -197,11 +203,21 @@ Result<Opened> open_for_restore(const RestoreArgs& args) {
   chain::ArchiveOptions ao = archive_options(**backend, args.url, args.archive_dir);
   o.credentials = ao.credentials;
   o.prefix = chain::index_from_path(args.path);
+  o.archive_dir = ao.archive_dir;
+  if (auto chain = chain::find_chain_for_time(*collection, time); chain) {
+    std::vector<std::string> manifests;
+    for (const chain::BackupSet* set : (*chain)->sets_up_to(time)) {
+      manifests.push_back(set->manifest_name);
+    }
+    o.cached_manifests = chain::cached_manifests(manifests, ao.archive_dir);
+  }
   auto sets =
       chain::plan_restore(**backend, *collection, time, o.prefix, o.credentials, ao.archive_dir);
   if (!sets) return std::unexpected(sets.error());
   o.sets = std::move(*sets);
   o.backend = std::move(*backend);
+  o.collection = std::move(*collection);
+  o.time = time;
   return o;
 }
 
@@ -283,17 +299,54 @@ int run_verify(const RestoreArgs& args) {
     st_read =
         chain::read_restore(*opened->backend, opened->credentials, opened->sets, ro, sink, result);
   }
-  if (!st_read) return fail(st_read.error(), result.mismatched_volume ? kMismatchedHash : 0);
-  sink.finish();
-  uint64_t n = sink.compared(), d = sink.differences();
-  notices(fmt::format("Verify complete: {} {} compared, {} {} found.", n, n == 1 ? "file" : "files",
-                      d, d == 1 ? "difference" : "differences"));
-  if (result.skipped > 0) {
-    return fail(Error{ErrorKind::kCorruption,
-                      fmt::format("{} object(s) could not be restored (see the messages above)",
-                                  result.skipped)});
+  int code = 0;
+  if (!st_read) {
+    code = fail(st_read.error(), result.mismatched_volume ? kMismatchedHash : 0);
+    // A wrong passphrase or a missing key: one line, the rest would fail the same way.
+    if (st_read.error().kind == ErrorKind::kAuth) return code;
+  } else {
+    sink.finish();
+    uint64_t n = sink.compared(), d = sink.differences();
+    notices(fmt::format("Verify complete: {} {} compared, {} {} found.", n,
+                        n == 1 ? "file" : "files", d, d == 1 ? "difference" : "differences"));
+    if (result.skipped > 0) {
+      code = fail(Error{ErrorKind::kCorruption,
+                        fmt::format("{} object(s) could not be restored (see the messages above)",
+                                    result.skipped)});
+    } else if (d > 0) {
+      code = 1;
+    }
   }
-  return d > 0 ? 1 : 0;
+  // Beyond duplicity (docs/actions.md): manifests taken from the local cache checked at the
+  // location, the signature files the next incremental backup reads, and the files at the
+  // location no restore can use fail the verify too.
+  int problems = 0;
+  for (const auto& e : chain::check_cached_manifests(*opened->backend, opened->cached_manifests,
+                                                     opened->credentials, opened->archive_dir)) {
+    ++problems;
+    fail(e);
+  }
+  if (auto chain = chain::find_chain_for_time(opened->collection, opened->time); chain) {
+    auto sigs = chain::signatures_for(opened->collection, **chain, opened->time);
+    for (const auto& manifest : sigs.missing) {
+      ++problems;
+      fail(Error{ErrorKind::kNotFound,
+                 fmt::format("backup set {} has no signature file at {} (incremental "
+                             "backups and list-current-files read it)",
+                             manifest, opened->backend->describe())});
+    }
+    for (const auto& e :
+         chain::check_signature_files(*opened->backend, sigs.names, opened->credentials)) {
+      ++problems;
+      fail(e);
+    }
+  }
+  for (const auto& line : chain::unusable_files(opened->collection)) {
+    ++problems;
+    fail(Error{ErrorKind::kCorruption, line});
+  }
+  if (code == 0 && problems > 0) code = 1;
+  return code;
 }
 
 void add_common(CLI::App& cmd, RestoreArgs& a) {

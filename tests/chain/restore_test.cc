@@ -13,6 +13,7 @@
 
 #include "backends/memory_backend.h"
 #include "chain/manifest.h"
+#include "chain/sigtar.h"
 #include "chain/tar_writer.h"
 #include "chain/verify.h"
 #include "tests/support/source_tree.h"
@@ -339,6 +340,137 @@ TEST(RestoreTest, DiscardUntrustedRemovesWhatADamagedVolumeWrote) {
 
 namespace dupfs::chain {
 namespace {
+
+// verify's checks beyond duplicity's (docs/actions.md): signature files decoded to their end,
+// each damaged or missing one named.
+TEST(VerifyChecksTest, SignatureFilesDecodeOrAreNamed) {
+  std::string tar;
+  SigtarWriter w([&](std::string_view bytes) -> Status {
+    tar.append(bytes);
+    return {};
+  });
+  SigEntry dir;
+  dir.kind = EntryKind::kSnapshot;
+  dir.type = TarType::kDirectory;
+  dir.mode = 0755;
+  ASSERT_TRUE(w.add(sigtar_member_name(EntryKind::kSnapshot, {"d"}, true), dir));
+  ASSERT_TRUE(w.finish());
+  const std::string good = "duplicity-full-signatures.20240101T000000Z.sigtar.gz";
+  const std::string flipped =
+      "duplicity-new-signatures.20240101T000000Z.to.20240102T000000Z.sigtar.gz";
+  const std::string garbage =
+      "duplicity-new-signatures.20240102T000000Z.to.20240103T000000Z.sigtar";
+  const std::string missing =
+      "duplicity-new-signatures.20240103T000000Z.to.20240104T000000Z.sigtar.gz";
+  MemoryBackend b;
+  std::string gz = gzip_compress(tar);
+  b.put(good, gz);
+  gz[gz.size() / 2] = static_cast<char>(gz[gz.size() / 2] ^ 0xff);
+  b.put(flipped, gz);
+  b.put(garbage, std::string(1024, 'x'));
+  EXPECT_TRUE(check_signature_files(b, {good}, {}).empty());
+  auto errors = check_signature_files(b, {good, flipped, garbage, missing}, {});
+  ASSERT_EQ(errors.size(), 3u);
+  EXPECT_NE(errors[0].message.find(flipped), std::string::npos) << errors[0].message;
+  EXPECT_NE(errors[1].message.find(garbage), std::string::npos) << errors[1].message;
+  EXPECT_NE(errors[2].message.find(missing), std::string::npos) << errors[2].message;
+}
+
+// Every kind of file no restore can use is named; an intact collection gives nothing.
+TEST(VerifyChecksTest, UnusableFilesNameEveryKind) {
+  std::vector<std::string> names{
+      "duplicity-full.20240101T000000Z.manifest.gpg",
+      "duplicity-full.20240101T000000Z.vol1.difftar.gpg",
+      "duplicity-full-signatures.20240101T000000Z.sigtar.gpg",
+      "duplicity-inc.20240101T000000Z.to.20240102T000000Z.manifest.gpg",
+      "duplicity-inc.20240101T000000Z.to.20240102T000000Z.vol1.difftar.gpg",
+      "duplicity-new-signatures.20240101T000000Z.to.20240102T000000Z.sigtar.gpg"};
+  auto intact = build_collection(names);
+  ASSERT_TRUE(intact.has_value());
+  EXPECT_TRUE(unusable_files(*intact).empty());
+
+  const std::vector<std::string> extra{
+      // an interrupted backup: a volume, no manifest
+      "duplicity-inc.20240102T000000Z.to.20240103T000000Z.vol1.difftar.gpg",
+      // an incremental that fits no chain
+      "duplicity-inc.20230101T000000Z.to.20230102T000000Z.manifest.gpg",
+      // new signatures that fit no signature chain
+      "duplicity-new-signatures.20230301T000000Z.to.20230302T000000Z.sigtar.gpg",
+      // full signatures without their backup chain
+      "duplicity-full-signatures.20000101T000000Z.sigtar.gpg"};
+  names.insert(names.end(), extra.begin(), extra.end());
+  auto damaged = build_collection(names);
+  ASSERT_TRUE(damaged.has_value());
+  auto lines = unusable_files(*damaged);
+  std::string all;
+  for (const auto& l : lines) all += l + "\n";
+  for (const auto& n : extra) EXPECT_NE(all.find(n), std::string::npos) << n << "\n" << all;
+
+  // The newest of two incrementals without its signature file: duplicity drops it from the
+  // chain; named.
+  names = {"duplicity-full.20240101T000000Z.manifest.gpg",
+           "duplicity-full.20240101T000000Z.vol1.difftar.gpg",
+           "duplicity-full-signatures.20240101T000000Z.sigtar.gpg",
+           "duplicity-inc.20240101T000000Z.to.20240102T000000Z.manifest.gpg",
+           "duplicity-inc.20240101T000000Z.to.20240102T000000Z.vol1.difftar.gpg",
+           "duplicity-new-signatures.20240101T000000Z.to.20240102T000000Z.sigtar.gpg",
+           "duplicity-inc.20240102T000000Z.to.20240103T000000Z.manifest.gpg",
+           "duplicity-inc.20240102T000000Z.to.20240103T000000Z.vol1.difftar.gpg"};
+  auto dropped = build_collection(names);
+  ASSERT_TRUE(dropped.has_value());
+  lines = unusable_files(*dropped);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("duplicity-inc.20240102T000000Z.to.20240103T000000Z.manifest.gpg"),
+            std::string::npos)
+      << lines[0];
+  auto sigs = signatures_for(*dropped, dropped->chains.at(0), 2000000000);
+  EXPECT_EQ(sigs.names,
+            (std::vector<std::string>{
+                "duplicity-full-signatures.20240101T000000Z.sigtar.gpg",
+                "duplicity-new-signatures.20240101T000000Z.to.20240102T000000Z.sigtar.gpg"}));
+  EXPECT_TRUE(sigs.missing.empty());
+
+  // A single incremental without its signature file stays in the chain (duplicity's quirk,
+  // chain/collection.cc): its missing signature file is found by signatures_for.
+  names.resize(5);
+  auto kept = build_collection(names);
+  ASSERT_TRUE(kept.has_value());
+  ASSERT_EQ(kept->chains.size(), 1u);
+  ASSERT_EQ(kept->chains[0].incs.size(), 1u);
+  sigs = signatures_for(*kept, kept->chains[0], 2000000000);
+  EXPECT_EQ(sigs.names,
+            (std::vector<std::string>{"duplicity-full-signatures.20240101T000000Z.sigtar.gpg"}));
+  EXPECT_EQ(sigs.missing, (std::vector<std::string>{
+                              "duplicity-inc.20240101T000000Z.to.20240102T000000Z.manifest.gpg"}));
+  // Up to the full only: nothing missing.
+  sigs = signatures_for(*kept, kept->chains[0], kept->chains[0].start_time());
+  EXPECT_TRUE(sigs.missing.empty());
+}
+
+// A manifest cached by an earlier run is checked at the location too.
+TEST(VerifyChecksTest, CachedManifestsAreComparedWithTheLocation) {
+  TempDir cache("dupfs-verify-cache-");
+  auto b = make_chain();
+  const std::vector<std::string> manifests{std::string(kFull) + ".manifest",
+                                           std::string(kInc) + ".manifest"};
+  EXPECT_TRUE(cached_manifests(manifests, cache.path()).empty());
+  ASSERT_TRUE(plan_restore(*b, *build_collection(*b->list()), kIncTime, {}, {}, cache.path()));
+  ASSERT_EQ(cached_manifests(manifests, cache.path()), manifests);
+  EXPECT_TRUE(check_cached_manifests(*b, manifests, {}, cache.path()).empty());
+
+  auto text = b->read_range(manifests[1], 0, 1 << 20);
+  ASSERT_TRUE(text.has_value());
+  std::string changed = *text;
+  changed[changed.size() / 2] = static_cast<char>(changed[changed.size() / 2] ^ 0x01);
+  b->put(manifests[1], changed);
+  auto errors = check_cached_manifests(*b, manifests, {}, cache.path());
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].message.find(manifests[1]), std::string::npos) << errors[0].message;
+  ASSERT_TRUE(b->remove(manifests[0]));
+  errors = check_cached_manifests(*b, manifests, {}, cache.path());
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_NE(errors[0].message.find(manifests[0]), std::string::npos) << errors[0].message;
+}
 
 TEST(OwnerMapperTest, NamesMapThroughPasswdUnlessNumeric) {
   TarHeader h;
