@@ -262,6 +262,85 @@ class MountFixture : public ::testing::Test {
     if (is_mounted(mnt)) run({"fusermount3", "-u", mnt}, {}, std::chrono::seconds(30));
   }
 
+  // `dupfs verify [--compare-data] --archive-dir dir/<archive_dir> URL SRC`, as a duplicity user
+  // runs it (issue 7: the fault matrix checks `dupfs verify` on every damaged copy).
+  ProcessResult verify(const std::string& url, const std::string& archive_dir, bool compare_data,
+                       const std::map<std::string, std::string>& env,
+                       const std::vector<std::string>& unset_env = {}) {
+    std::vector<std::string> argv{DUPFS_BINARY, "verify", "--archive-dir", dir_.file(archive_dir)};
+    if (compare_data) argv.push_back("--compare-data");
+    argv.push_back(url);
+    argv.push_back(src_);
+    return run(argv, env, kCommandTimeout, "", unset_env);
+  }
+
+  // The verify ended by itself: no timeout, no signal, no sanitizer report.
+  static void expect_no_crash(const std::string& what, const ProcessResult& r) {
+    EXPECT_FALSE(r.timed_out) << what << ": verify hung\n" << describe({"dupfs", "verify"}, r);
+    EXPECT_LT(r.exit_code, 128) << what << ": verify died of a signal\n"
+                                << describe({"dupfs", "verify"}, r);
+    for (const char* crash : {"Sanitizer", "runtime error:", "terminate called"}) {
+      EXPECT_EQ(r.err.find(crash), std::string::npos)
+          << what << ": verify crashed (" << crash << ")\n"
+          << r.err;
+    }
+  }
+
+  // A verify of an intact archive against the unchanged source: exit 0, so that the non-zero
+  // exits below mean something.
+  void expect_verify_passes(const std::string& what, const std::string& url, bool compare_data,
+                            const std::map<std::string, std::string>& env) {
+    SCOPED_TRACE(what);
+    auto r = verify(url, "dupfsverify-" + std::to_string(++verifies_), compare_data, env);
+    expect_no_crash(what, r);
+    EXPECT_EQ(r.exit_code, 0) << describe({"dupfs", "verify"}, r);
+    EXPECT_NE(r.out.find("Verify complete: "), std::string::npos) << r.out;
+    std::cout << "[ verify   ] " << what << (compare_data ? " (--compare-data)" : "") << ": exit "
+              << r.exit_code << ", stdout: " << r.out;
+  }
+
+  // A verify of a damaged copy: a non-zero exit of its own, and every name in `names` (the
+  // damaged file's stored name) printed (stdout or stderr).
+  void expect_verify_fails(const std::string& what, const std::string& url, bool compare_data,
+                           const std::vector<std::string>& names) {
+    SCOPED_TRACE(what);
+    auto r = verify(url, "dupfsverify-" + std::to_string(++verifies_), compare_data, env_);
+    expect_no_crash(what, r);
+    EXPECT_NE(r.exit_code, 0) << what << ": verify passed a damaged archive\n"
+                              << describe({"dupfs", "verify"}, r);
+    for (const auto& name : names) {
+      EXPECT_TRUE(r.out.find(name) != std::string::npos || r.err.find(name) != std::string::npos)
+          << what << ": verify does not name " << name << "\n"
+          << describe({"dupfs", "verify"}, r);
+    }
+    std::cout << "[ verify   ] " << what << (compare_data ? " (--compare-data)" : "") << ": exit "
+              << r.exit_code << "\n  stdout: " << r.out << "  stderr: " << r.err;
+  }
+
+  // A verify that cannot start (wrong passphrase, no secret key): non-zero exit, one stderr line
+  // from dupfs mentioning one of `words` (case-insensitive).
+  void expect_verify_refused(const std::string& what, const std::string& url,
+                             const std::vector<std::string>& words,
+                             const std::map<std::string, std::string>& env,
+                             const std::vector<std::string>& unset_env = {},
+                             const std::string& archive_dir = "") {
+    SCOPED_TRACE(what);
+    auto r = verify(
+        url, archive_dir.empty() ? "dupfsverify-" + std::to_string(++verifies_) : archive_dir,
+        false, env, unset_env);
+    expect_no_crash(what, r);
+    EXPECT_NE(r.exit_code, 0) << describe({"dupfs", "verify"}, r);
+    auto lines = nonempty_lines(r.err);
+    EXPECT_EQ(lines.size(), 1u) << what << ": stderr should be one line from dupfs, was:\n"
+                                << r.err;
+    std::string message = lines.empty() ? "" : lines.front();
+    EXPECT_TRUE(message.starts_with("dupfs: ")) << message;
+    EXPECT_TRUE(std::any_of(words.begin(), words.end(),
+                            [&](const std::string& w) { return contains_ci(message, w); }))
+        << what << ": " << message;
+    std::cout << "[ verify   ] " << what << ": exit " << r.exit_code << ", stderr: " << r.err;
+  }
+
   // Mounts a small --no-encryption archive and reads every file (so volume threads exist), for
   // the tests that end the daemon.
   std::unique_ptr<Mounted> mount_small_and_read(const std::string& mnt) {
@@ -294,6 +373,7 @@ class MountFixture : public ::testing::Test {
   std::map<std::string, std::string> env_;
   std::vector<std::string> mountpoints_;
   int refusals_ = 0;
+  int verifies_ = 0;
 };
 
 class MountErrors : public MountFixture {};
@@ -361,6 +441,8 @@ TEST_F(MountErrors, WrongPassphrase) {
 
   // Nothing cached yet.
   expect_refused("wrong passphrase, no cached metadata", url, mnt, {{"passphrase"}}, wrong);
+  expect_verify_passes("right passphrase", url, true, env_);
+  expect_verify_refused("wrong passphrase, no cached metadata", url, {"passphrase"}, wrong);
 
   // A successful mount caches the decrypted manifests and signatures in the archive dir; the
   // wrong passphrase must still be refused with that cache in place.
@@ -374,6 +456,9 @@ TEST_F(MountErrors, WrongPassphrase) {
       << "the first mount cached no manifest in " << archive;
   expect_refused("wrong passphrase, metadata cached by an earlier mount", url, mnt,
                  {{"passphrase"}}, wrong, {}, archive);
+  // verify then reads the manifests from that cache and fails at the first volume.
+  expect_verify_refused("wrong passphrase, metadata cached by an earlier mount", url,
+                        {"passphrase"}, wrong, {}, "shared-archive");
 }
 
 TEST_F(MountErrors, MissingSecretKey) {
@@ -387,6 +472,8 @@ TEST_F(MountErrors, MissingSecretKey) {
   auto env = env_;
   env["GNUPGHOME"] = other.path();
   expect_refused("secret key missing", url, mnt, {{"key"}}, env, {"PASSPHRASE"});
+  expect_verify_passes("secret key present", url, true, env_);
+  expect_verify_refused("secret key missing", url, {"key"}, env, {"PASSPHRASE"});
 }
 
 TEST_F(MountErrors, MountpointNotAnEmptyDirectory) {
@@ -408,7 +495,8 @@ TEST_F(MountErrors, MountpointNotAnEmptyDirectory) {
 
 // ---------------------------------------------------------------------------------------------
 // 2. Damaged volumes: files with data in a damaged volume fail with EIO, everything else reads
-// like duplicity's restore of the undamaged archive; never wrong bytes.
+// like duplicity's restore of the undamaged archive; never wrong bytes. `dupfs verify` passes the
+// undamaged archive and fails on each damaged copy, naming the volume.
 
 struct DamageCase {
   enum Kind { kFlipByte, kMissing, kTruncated };
@@ -446,6 +534,8 @@ class MountDamage : public MountFixture {
     auto volumes = volume_files(dir_.file("out"));
     ASSERT_GE(volumes.size(), 4u) << "expected big.bin to span 4 volumes at --volsize 1";
     ASSERT_EQ(ranges.size(), volumes.size());
+    expect_verify_passes("undamaged", url, false, env_);
+    expect_verify_passes("undamaged", url, true, env_);
 
     const std::vector<DamageCase> cases{
         {"byte flipped in the middle of volume 2", DamageCase::kFlipByte, 2},
@@ -513,6 +603,9 @@ class MountDamage : public MountFixture {
           << "the mount log does not name " << volume_name << ":\n"
           << log;
       EXPECT_EQ(m->unmount(), 0) << m->log();
+
+      // `dupfs verify` fails and names the volume (a missing one by the name it would have).
+      expect_verify_fails(c.label, "file://" + dir_.file(name), true, {volume_name});
     }
   }
 };
@@ -525,7 +618,8 @@ TEST_F(MountDamage, SymmetricVolumes) { run_damage({}); }
 // 2b. Damaged or stray metadata (issue 7): a flipped byte in a signature file or a manifest, a
 // missing manifest, stray files with duplicity names and random contents. The mount comes up;
 // every file of every snapshot it shows reads exactly as duplicity restores the undamaged archive
-// at that time, or fails with EIO; a damaged file is named in the log.
+// at that time, or fails with EIO; a damaged file is named in the log; `dupfs verify` fails,
+// naming it.
 
 class MountMetadataDamage : public MountFixture {
  protected:
@@ -579,7 +673,20 @@ TEST_F(MountMetadataDamage, EveryFileReadsRightOrFailsWithEio) {
   }
   ASSERT_FALSE(inc_manifest.empty());
   ASSERT_FALSE(any_full_manifest.empty());
+  std::string inc_volume;
+  for (const auto& n : named(out, "duplicity-inc.")) {
+    if (n.find(".vol1.") != std::string::npos) inc_volume = n;
+  }
+  ASSERT_FALSE(inc_volume.empty());
   const std::string stray_time = "20300101T000000Z";
+  const std::string stray_manifest = "duplicity-inc." + chain::format_name_time(times.back()) +
+                                     ".to." + stray_time + ".manifest.gpg";
+  const std::string stray_volume = "duplicity-full.20000101T000000Z.vol1.difftar.gpg";
+  const std::string stray_sig = "duplicity-full-signatures.20000101T000000Z.sigtar.gpg";
+
+  // `dupfs verify` of the intact archive passes, so the failures below mean something.
+  expect_verify_passes("undamaged", url, false, env_);
+  expect_verify_passes("undamaged", url, true, env_);
 
   struct Case {
     std::string label;
@@ -587,6 +694,17 @@ TEST_F(MountMetadataDamage, EveryFileReadsRightOrFailsWithEio) {
     std::string named_in_log;  // "" when nothing needs naming
     // Every file may fail: without the full's manifest no volume can be checked or located.
     bool all_may_fail = false;
+    // What `dupfs verify` (at the latest time, no --compare-data) must name; it always fails.
+    // Decisions where duplicity 0.8's verify would pass (docs/actions.md, "verify"):
+    // - a damaged signature file: duplicity's verify never reads signatures, but the next
+    //   incremental backup does and would fail; dupfs's verify decodes the signature files of the
+    //   chain it verifies, so the damage shows before a backup needs them.
+    // - the newest manifest missing, and a stray manifest newer than every set (no signatures):
+    //   duplicity warns, drops the set and verifies the one before with exit 0, so the user's
+    //   newest backup is silently not checked; dupfs fails, naming the dropped set's files.
+    // - a stray incomplete set and a signature file without a backup chain: duplicity warns at
+    //   most; dupfs fails and names them (`dupfs cleanup` lists and removes them).
+    std::vector<std::string> verify_names;
   };
   auto flip = [](const std::string& path) {
     std::string data = read_file(path);
@@ -595,28 +713,40 @@ TEST_F(MountMetadataDamage, EveryFileReadsRightOrFailsWithEio) {
   };
   const std::vector<Case> cases{
       {"byte flipped in the full's signature file",
-       [&](const std::string& d) { flip(d + "/" + full_sig); }, full_sig},
+       [&](const std::string& d) { flip(d + "/" + full_sig); },
+       full_sig,
+       false,
+       {full_sig}},
       {"byte flipped in the newest manifest",
-       [&](const std::string& d) { flip(d + "/" + inc_manifest); }, inc_manifest},
+       [&](const std::string& d) { flip(d + "/" + inc_manifest); },
+       inc_manifest,
+       false,
+       {inc_manifest}},
       {"byte flipped in the full's manifest",
-       [&](const std::string& d) { flip(d + "/" + any_full_manifest); }, any_full_manifest, true},
+       [&](const std::string& d) { flip(d + "/" + any_full_manifest); },
+       any_full_manifest,
+       true,
+       {any_full_manifest}},
       {"the newest manifest missing",
-       [&](const std::string& d) { std::filesystem::remove(d + "/" + inc_manifest); }, ""},
+       [&](const std::string& d) { std::filesystem::remove(d + "/" + inc_manifest); },
+       "",
+       false,
+       {inc_volume}},
       {"a stray manifest of random bytes, newer than every set",
        [&](const std::string& d) {
-         write_file(d + "/duplicity-inc." + chain::format_name_time(times.back()) + ".to." +
-                        stray_time + ".manifest.gpg",
-                    pseudo_random_bytes(3000, 7));
+         write_file(d + "/" + stray_manifest, pseudo_random_bytes(3000, 7));
        },
-       ""},
+       "",
+       false,
+       {stray_manifest}},
       {"a stray volume and signature file of random bytes",
        [&](const std::string& d) {
-         write_file(d + "/duplicity-full.20000101T000000Z.vol1.difftar.gpg",
-                    pseudo_random_bytes(50000, 8));
-         write_file(d + "/duplicity-full-signatures.20000101T000000Z.sigtar.gpg",
-                    pseudo_random_bytes(5000, 9));
+         write_file(d + "/" + stray_volume, pseudo_random_bytes(50000, 8));
+         write_file(d + "/" + stray_sig, pseudo_random_bytes(5000, 9));
        },
-       ""},
+       "",
+       false,
+       {stray_volume, stray_sig}},
   };
   int n = 0;
   for (const auto& c : cases) {
@@ -667,6 +797,25 @@ TEST_F(MountMetadataDamage, EveryFileReadsRightOrFailsWithEio) {
           << m->log();
     }
     EXPECT_EQ(m->unmount(), 0) << m->log();
+    expect_verify_fails(c.label, "file://" + dir_.file(name), false, c.verify_names);
+  }
+
+  // A user's verify has the manifests cached from earlier runs: a manifest damaged at the
+  // location afterwards must still fail the verify (the intact cached copy hides it otherwise).
+  {
+    SCOPED_TRACE("damaged manifest, intact copy cached");
+    std::filesystem::copy(out, dir_.file("meta-cached"), std::filesystem::copy_options::recursive);
+    std::string cached_url = "file://" + dir_.file("meta-cached");
+    auto first = verify(cached_url, "dupfsverify-warm", false, env_);
+    expect_no_crash("first verify", first);
+    EXPECT_EQ(first.exit_code, 0) << describe({"dupfs", "verify"}, first);
+    flip(dir_.file("meta-cached") + "/" + inc_manifest);
+    auto second = verify(cached_url, "dupfsverify-warm", false, env_);
+    expect_no_crash("second verify", second);
+    EXPECT_NE(second.exit_code, 0) << describe({"dupfs", "verify"}, second);
+    EXPECT_NE(second.err.find(inc_manifest), std::string::npos) << second.err;
+    std::cout << "[ verify   ] byte flipped in the newest manifest, intact copy cached: exit "
+              << second.exit_code << "\n  stdout: " << second.out << "  stderr: " << second.err;
   }
 }
 
