@@ -1008,7 +1008,7 @@ Status TreeWriter::on_object(const RestoredObject& object) {
       return {};
     }
     case TarType::kFile:
-      m.current.emplace();
+      m.current = Impl::Job{};  // not emplace(): clang 16 rejects it for this nested struct
       m.current->path = path;
       m.current->first = true;
       m.current->attrs = a;
