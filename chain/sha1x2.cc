@@ -9,6 +9,7 @@
 // buffers.
 #include "chain/sha1x2.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 #include <openssl/crypto.h>
 
@@ -213,8 +214,10 @@ DUPFS_SHA_NI void s2k_streams(const uint8_t* pattern, size_t pattern_size, uint6
 
 bool sha1_ni_available() {
   static const bool available = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
+    // CPUID rather than __builtin_cpu_supports("sha"), which clang 16 does not know.
+    unsigned a, b, c, d;
+    if (__get_cpuid(1, &a, &b, &c, &d) == 0 || (c & bit_SSE4_1) == 0) return false;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) != 0 && (b & bit_SHA) != 0;
   }();
   return available;
 }
