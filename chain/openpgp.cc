@@ -779,12 +779,16 @@ class InnerLevel final : public PacketHandler {
     if (n == 0) return {};
     if (algo_ == 0) return child_->feed(p, n);
     if (inflater_->finished()) return reporter_.corrupt("data after the compressed stream");
-    auto consumed = inflater_->feed(
-        std::string_view(reinterpret_cast<const char*>(p), n), [this](std::string_view out) {
-          return child_->feed(reinterpret_cast<const uint8_t*>(out.data()), out.size());
-        });
+    bool child_failed = false;  // errors of the packets inside (and of the sink) pass unchanged
+    auto consumed = inflater_->feed(std::string_view(reinterpret_cast<const char*>(p), n),
+                                    [this, &child_failed](std::string_view out) {
+                                      auto s = child_->feed(
+                                          reinterpret_cast<const uint8_t*>(out.data()), out.size());
+                                      if (!s) child_failed = true;
+                                      return s;
+                                    });
     if (!consumed) {
-      if (consumed.error().kind == ErrorKind::kCorruption) {
+      if (!child_failed && consumed.error().kind == ErrorKind::kCorruption) {
         return reporter_.corrupt(consumed.error().message);
       }
       return std::unexpected(consumed.error());
