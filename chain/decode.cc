@@ -123,9 +123,14 @@ Status decode_gzip(const Backend& backend, const std::string& name, const ByteSi
         }
         in_member = true;
       }
-      auto consumed = inflater.feed(in, sink);
+      bool sink_failed = false;  // the sink's errors pass unchanged
+      auto consumed = inflater.feed(in, [&](std::string_view out) {
+        auto s = sink(out);
+        if (!s) sink_failed = true;
+        return s;
+      });
       if (!consumed) {
-        if (consumed.error().kind != ErrorKind::kCorruption)
+        if (sink_failed || consumed.error().kind != ErrorKind::kCorruption)
           return std::unexpected(consumed.error());
         return error(ErrorKind::kCorruption, "{}: damaged gzip data ({})", name,
                      consumed.error().message);

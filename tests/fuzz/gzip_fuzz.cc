@@ -22,6 +22,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                         return {};
                       });
 
+  // An error of the sink comes back unchanged.
+  auto refused =
+      decode_object(backend, "duplicity-full.20261126T063843Z.vol1.difftar.gz", Credentials{},
+                    [](std::string_view) -> dupfs::Status {
+                      return dupfs::make_error(dupfs::ErrorKind::kCorruption, "SINK-REFUSES");
+                    });
+  if (!refused && refused.error().kind == dupfs::ErrorKind::kCorruption &&
+      refused.error().message.find("SINK-REFUSES") != std::string::npos &&
+      refused.error().message != "SINK-REFUSES") {
+    dupfs::fuzz::fail("the sink's error came back changed");
+  }
+
   for (auto format : {Inflater::Format::kRaw, Inflater::Format::kZlib}) {
     Inflater inflater(format);
     bool failed = false;
