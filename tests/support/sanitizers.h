@@ -1,0 +1,13 @@
+// Whether this build runs under a sanitizer. Memory bounds (RSS) do not hold there: ASan keeps
+// freed memory in quarantine and both add shadow memory, so tests skip those checks only.
+#pragma once
+
+namespace dupfs::test {
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kUnderSanitizer = true;
+#else
+inline constexpr bool kUnderSanitizer = false;
+#endif
+
+}  // namespace dupfs::test
