@@ -63,7 +63,7 @@ TEST(DeadlineBackend, TooManyAbandonedCallsFailAtOnce) {
   mem->put("v", "abc");
   auto faulty = std::make_shared<FaultyBackend>(mem);
   faulty->stall_reads("v", seconds(60));
-  DeadlineBackend d(faulty, milliseconds(50), 2);
+  DeadlineBackend d(faulty, milliseconds(500), 2);
   EXPECT_EQ(d.read_range("v", 0, 1).error().kind, ErrorKind::kTimeout);
   EXPECT_EQ(d.read_range("v", 0, 1).error().kind, ErrorKind::kTimeout);
   EXPECT_EQ(d.abandoned(), 2);
@@ -71,7 +71,7 @@ TEST(DeadlineBackend, TooManyAbandonedCallsFailAtOnce) {
   auto start = steady_clock::now();
   auto r = d.read_range("v", 0, 1);
   EXPECT_EQ(r.error().kind, ErrorKind::kTimeout);
-  EXPECT_LT(steady_clock::now() - start, milliseconds(50)) << "should fail without waiting";
+  EXPECT_LT(steady_clock::now() - start, milliseconds(500)) << "should fail without waiting";
   EXPECT_EQ(faulty->read_count("v"), seen) << "no new call may start";
   faulty->release_stalls();
   EXPECT_TRUE(drained(d));
