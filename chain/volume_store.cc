@@ -429,9 +429,10 @@ Result<size_t> VolumeStore::read(uint32_t id, uint64_t offset, char* out, size_t
   return done;
 }
 
-Status VolumeStore::wait_for_catalog(uint32_t id, std::unique_lock<std::mutex>& lock,
+// `lock` holds v.mu. vol() is not called here: it takes volumes_mu_, which ~VolumeStore holds
+// while it takes each v.mu (lock order volumes_mu_ -> v.mu).
+Status VolumeStore::wait_for_catalog(uint32_t id, Volume& v, std::unique_lock<std::mutex>& lock,
                                      const std::function<bool()>& covered) {
-  Volume& v = vol(id);
   bool started = false;
   while (!covered()) {
     if (v.failed) return std::unexpected(*v.failed);
@@ -461,7 +462,7 @@ Status VolumeStore::wait_for_catalog(uint32_t id, std::unique_lock<std::mutex>& 
 Result<std::vector<CatalogEntry>> VolumeStore::entries_for(uint32_t id, const Index& index) {
   Volume& v = vol(id);
   std::unique_lock lock(v.mu);
-  auto st = wait_for_catalog(id, lock, [&] {
+  auto st = wait_for_catalog(id, v, lock, [&] {
     return v.catalog_complete || (!v.catalog.empty() && index < v.catalog.back().name.index);
   });
   if (!st) return std::unexpected(st.error());
@@ -489,7 +490,7 @@ bool VolumeStore::catalog_covers(uint32_t id, const Index& index) {
 Result<std::vector<CatalogEntry>> VolumeStore::catalog(uint32_t id) {
   Volume& v = vol(id);
   std::unique_lock lock(v.mu);
-  auto st = wait_for_catalog(id, lock, [&] { return v.catalog_complete; });
+  auto st = wait_for_catalog(id, v, lock, [&] { return v.catalog_complete; });
   if (!st) return std::unexpected(st.error());
   if (v.catalog_error) return std::unexpected(*v.catalog_error);
   return v.catalog;

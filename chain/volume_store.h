@@ -88,7 +88,7 @@ class VolumeStore {
   void prefetch(uint32_t id);
   // Waits, with the volume's lock held in `lock`, until `covered` holds, starting a cataloguing
   // pass when none runs.
-  Status wait_for_catalog(uint32_t id, std::unique_lock<std::mutex>& lock,
+  Status wait_for_catalog(uint32_t id, Volume& v, std::unique_lock<std::mutex>& lock,
                           const std::function<bool()>& covered);
   void persist_catalog(const Volume& v);
   bool load_catalog(Volume& v);

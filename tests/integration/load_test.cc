@@ -218,7 +218,9 @@ TEST_F(LoadTest, ManyReadersAcrossSnapshotsWithASmallCache) {
   threads.clear();
   EXPECT_EQ(c.errors.load(), 0) << c.first_problem << "\n" << m.log();
   EXPECT_EQ(c.mismatches.load(), 0) << c.first_problem;
-  EXPECT_GT(c.reads.load(), 1000) << "too few reads to count as load";
+  // Under TSan the same 20 s give about a hundred reads (every pass decodes instrumented).
+  EXPECT_GT(c.reads.load(), test::kUnderThreadSanitizer ? 32 : 1000)
+      << "too few reads to count as load";
   long rss = peak_rss_mib(m.pid());
   EXPECT_GT(rss, 0);
   if (!test::kUnderSanitizer) {  // ASan's quarantine and shadow memory have no such bound
