@@ -41,6 +41,11 @@ struct VolumeStore::Volume {
   std::vector<std::shared_ptr<Pass>> passes;    // running (or just ended)
   std::vector<std::shared_ptr<Pass>> finished;  // ended; threads joined by ~VolumeStore
   std::optional<uint32_t> successor;
+  // One past the furthest block any reader got, from the cache or from a pass: passes keep
+  // their read-ahead window ahead of it. Updated without the lock on every block read.
+  std::atomic<uint64_t> read_until{0};
+  // A reader whose read_until reaches this wakes the passes paused ahead of it (under mu).
+  std::atomic<uint64_t> wake_at{UINT64_MAX};
 };
 
 namespace {
@@ -282,15 +287,24 @@ void VolumeStore::run_pass(uint32_t id, std::shared_ptr<Pass> pass) {
     v.cv.notify_all();
     // Flow control: stay within the read-ahead window of what readers asked for. A paused
     // pass gives its decode slot to others.
+    // Readers served from the cache count too: a pass that only watched its own requests
+    // would stop 32 MiB in while the reader went on through what it had published, and then
+    // move a block at a time behind each lookup that waits for the catalog.
+    // A reader beyond this pass's blocks is not following it (a pass restarted behind
+    // others): then only the blocks asked of this pass count.
     auto ahead = [&] {
+      uint64_t demand = pass->want_until;
+      if (uint64_t r = v.read_until.load(); r <= pass->next_block) demand = std::max(demand, r);
       return !final && !pass->cancel && pass->unbounded == 0 &&
-             pass->next_block >= pass->want_until + readahead_blocks;
+             pass->next_block >= demand + readahead_blocks;
     };
     while (ahead()) {
       lock.unlock();
       decode_slots_->release();
       lock.lock();
       while (ahead()) {
+        // ahead() turns false once a reader gets block next_block - readahead_blocks.
+        v.wake_at = std::min(v.wake_at.load(), pass->next_block + 1 - readahead_blocks);
         if (v.cv.wait_for(lock, options_.idle_timeout) == std::cv_status::timeout && ahead()) {
           pass->cancel = true;  // nobody came back for this pass: end it
         }
@@ -361,14 +375,30 @@ void VolumeStore::run_pass(uint32_t id, std::shared_ptr<Pass> pass) {
   std::optional<uint32_t> next;
   {
     std::lock_guard lock(v.mu);
-    if (result && pass->want_until > 0) next = v.successor;
+    if (result && (pass->want_until > 0 || v.read_until.load() > 0)) next = v.successor;
   }
   if (next) prefetch(*next);
 }
 
+void VolumeStore::note_read(Volume& v, uint64_t index) {
+  const uint64_t until = index + 1;
+  uint64_t seen = v.read_until.load();
+  while (seen < until && !v.read_until.compare_exchange_weak(seen, until)) {
+  }
+  if (seen < until && until >= v.wake_at.load()) {
+    std::lock_guard lock(v.mu);
+    v.wake_at = UINT64_MAX;  // paused passes still ahead set it again
+    v.cv.notify_all();
+  }
+}
+
 Result<Block> VolumeStore::block(uint32_t id, uint64_t index) {
-  if (Block b = cache_.lookup(id, index)) return b;
   Volume& v = vol(id);
+  if (Block b = cache_.lookup(id, index)) {
+    note_read(v, index);
+    return b;
+  }
+  note_read(v, index);
   std::unique_lock lock(v.mu);
   bool restarted = false;
   for (;;) {

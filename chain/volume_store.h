@@ -75,6 +75,8 @@ class VolumeStore {
 
   const std::string& volume_name(uint32_t volume) const;
   uint64_t passes_started() const { return passes_started_.load(); }
+  // How often a reader waited for a catalog to reach an entry.
+  uint64_t catalog_waits() const { return catalog_waits_.load(); }
 
  private:
   struct Pass;
@@ -85,6 +87,8 @@ class VolumeStore {
   std::shared_ptr<Pass> start_pass_locked(uint32_t id, Volume& v);
   void run_pass(uint32_t id, std::shared_ptr<Pass> pass);
   Result<Block> block(uint32_t id, uint64_t index);
+  // Records that a reader got block `index` of `v` (see Volume::read_until).
+  static void note_read(Volume& v, uint64_t index);
   void prefetch(uint32_t id);
   // Waits, with the volume's lock held in `lock`, until `covered` holds, starting a cataloguing
   // pass when none runs.
