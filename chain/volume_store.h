@@ -75,8 +75,6 @@ class VolumeStore {
 
   const std::string& volume_name(uint32_t volume) const;
   uint64_t passes_started() const { return passes_started_.load(); }
-  // How often a reader waited for a catalog to reach an entry.
-  uint64_t catalog_waits() const { return catalog_waits_.load(); }
 
  private:
   struct Pass;
