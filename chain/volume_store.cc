@@ -302,9 +302,12 @@ void VolumeStore::run_pass(uint32_t id, std::shared_ptr<Pass> pass) {
       lock.unlock();
       decode_slots_->release();
       lock.lock();
-      while (ahead()) {
-        // ahead() turns false once a reader gets block next_block - readahead_blocks.
+      for (;;) {
+        // ahead() turns false once a reader gets block next_block - readahead_blocks. wake_at
+        // is set before read_until is checked (and note_read does the reverse), so a reader
+        // that moves on meanwhile is either seen here or wakes this pass.
         v.wake_at = std::min(v.wake_at.load(), pass->next_block + 1 - readahead_blocks);
+        if (!ahead()) break;
         if (v.cv.wait_for(lock, options_.idle_timeout) == std::cv_status::timeout && ahead()) {
           pass->cancel = true;  // nobody came back for this pass: end it
         }
