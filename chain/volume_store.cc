@@ -397,11 +397,8 @@ void VolumeStore::note_read(Volume& v, uint64_t index) {
 
 Result<Block> VolumeStore::block(uint32_t id, uint64_t index) {
   Volume& v = vol(id);
-  if (Block b = cache_.lookup(id, index)) {
-    note_read(v, index);
-    return b;
-  }
   note_read(v, index);
+  if (Block b = cache_.lookup(id, index)) return b;
   std::unique_lock lock(v.mu);
   bool restarted = false;
   for (;;) {
