@@ -322,7 +322,7 @@ Result<std::shared_ptr<const std::vector<SigEntry>>> Archive::layer_from_volumes
 
 std::shared_ptr<Snapshot> Archive::snapshot_if_built(size_t i) {
   SnapshotSpec& spec = *specs_.at(i);
-  return spec.ready ? spec.built : nullptr;
+  return spec.ready.load(std::memory_order_acquire) ? spec.built : nullptr;
 }
 
 Result<std::shared_ptr<Snapshot>> Archive::snapshot(size_t i) {
@@ -358,6 +358,7 @@ Result<std::shared_ptr<Snapshot>> Archive::snapshot(size_t i) {
                                             numeric_owner_);
     spec.layers.clear();
   });
+  spec.ready.store(true, std::memory_order_release);
   if (spec.error) return std::unexpected(*spec.error);
   return spec.built;
 }

@@ -65,6 +65,7 @@ void op_init(void* userdata, struct fuse_conn_info* conn) {
 }
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  ++session(req).lookups;
   auto a = tree(req).lookup(parent, name);
   if (!a) return reply_error(req, a.error());
   fuse_entry_param e{};
@@ -77,6 +78,7 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 }
 
 void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  ++session(req).getattrs;
   auto a = tree(req).getattr(ino);
   if (!a) return reply_error(req, a.error());
   struct stat st = to_stat(*a);
@@ -84,6 +86,7 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 }
 
 void op_readlink(fuse_req_t req, fuse_ino_t ino) {
+  ++session(req).readlinks;
   auto target = tree(req).readlink(ino);
   if (!target) return reply_error(req, target.error());
   fuse_reply_readlink(req, target->c_str());
@@ -108,6 +111,7 @@ void op_open(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 }
 
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  ++session(req).reads;
   // One buffer per worker thread, reused: a fresh allocation of a read's size (128 KiB and
   // more) is an mmap, page faults and an munmap per request.
   thread_local std::unique_ptr<char[]> buf;
@@ -135,6 +139,7 @@ void op_opendir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 // the buffer is full, and sends the reply.
 void reply_entries(fuse_req_t req, fuse_ino_t ino, off_t off, const DirFiller& add,
                    const std::vector<char>& buf, const size_t& used) {
+  ++session(req).readdirs;
   uint64_t pos = static_cast<uint64_t>(off);
   if (pos == 0 && !add(".", ino, S_IFDIR, 1)) return (void)fuse_reply_buf(req, buf.data(), used);
   if (pos <= 1) {

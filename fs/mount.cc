@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstring>
 
+#include "backends/log.h"
 #include "fs/fuse_ops.h"
 
 namespace dupfs::fs {
@@ -68,6 +69,9 @@ Status serve(Tree& tree, const MountOptions& options) {
   config.clone_fd = 1;
   config.max_idle_threads = 16;
   int rc = fuse_session_loop_mt(se, &config);
+  log_info("answered {} lookups, {} getattrs, {} reads, {} readdirs, {} readlinks",
+           session.lookups.load(), session.getattrs.load(), session.reads.load(),
+           session.readdirs.load(), session.readlinks.load());
 
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);

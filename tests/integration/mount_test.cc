@@ -132,6 +132,46 @@ TEST_F(MountTest, PublicKeyEqualsRestore) {
   expect_mount_equals_restore("out");
 }
 
+// Listing a directory hands the kernel each entry's attributes (readdirplus) once they are at
+// hand, so that stat-ing the entries (ls -l, cp -a) costs no lookup round trip per entry.
+TEST_F(MountTest, ListingSparesALookupPerEntry) {
+  constexpr int kEach = 40;
+  std::filesystem::create_directory(src_ + "/d");
+  for (int i = 0; i < kEach; ++i) {
+    std::string n = std::to_string(100 + i);
+    std::filesystem::create_directory(src_ + "/d/dir" + n);
+    std::filesystem::create_symlink("target" + n, src_ + "/d/link" + n);
+    write_file(src_ + "/d/file" + n, "content " + n + "\n");
+  }
+  write_file(src_ + "/zzz", "sorts last\n");
+  std::string url = backup("out", {"--no-encryption"});
+  auto m = mount(url, {"-v", "3"});
+  ASSERT_TRUE(m->ok());
+  std::string latest = dir_.file("mnt/snapshots/latest");
+  // Reading the last file in duplicity's order catalogues the (only) volume up to its end.
+  EXPECT_EQ(read_file(latest + "/zzz"), "sorts last\n");
+  int entries = 0;
+  for (const auto& e : std::filesystem::directory_iterator(latest + "/d")) {
+    struct stat st;
+    ASSERT_EQ(::lstat(e.path().c_str(), &st), 0) << e.path();
+    std::string name = e.path().filename().string();
+    if (name.starts_with("file")) {
+      EXPECT_TRUE(S_ISREG(st.st_mode)) << name;
+      EXPECT_EQ(st.st_size, static_cast<off_t>(name.size() + 5)) << name;  // "content NNN\n"
+    }
+    ++entries;
+  }
+  EXPECT_EQ(entries, 3 * kEach);
+  ASSERT_EQ(m->unmount(), 0) << m->log();
+  std::string log = m->log();
+  auto pos = log.find("answered ");
+  ASSERT_NE(pos, std::string::npos) << log;
+  int lookups = std::atoi(log.c_str() + pos + 9);
+  std::cout << "[ requests ] " << log.substr(pos, log.find('\n', pos) - pos) << "\n";
+  // snapshots, latest, the snapshot, zzz, d: a few lookups, not one per entry of d.
+  EXPECT_LT(lookups, 20) << log;
+}
+
 TEST_F(MountTest, EveryFullSetIsASnapshot) {
   make_every_kind_tree(src_);
   backup("out", {"--no-encryption"});
