@@ -21,6 +21,7 @@ enum class ErrorKind {
   kExists,           // refusing to overwrite
   kTimeout,          // storage did not answer in time
   kCancelled,        // the operation was abandoned (unmount, shutdown)
+  kWouldBlock,       // the data is not at hand and the caller asked not to wait for it
 };
 
 struct Error {
@@ -61,6 +62,8 @@ inline const char* kind_name(ErrorKind k) {
       return "timed out";
     case ErrorKind::kCancelled:
       return "cancelled";
+    case ErrorKind::kWouldBlock:
+      return "not at hand";
   }
   return "error";
 }

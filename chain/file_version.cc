@@ -10,7 +10,8 @@ void Stream::append(uint32_t volume, uint64_t offset, uint64_t length) {
   size += length;
 }
 
-Result<size_t> Stream::read(VolumeStore& store, uint64_t offset, char* out, size_t length) const {
+Result<size_t> Stream::read(VolumeStore& store, uint64_t offset, char* out, size_t length,
+                            bool wait) const {
   if (offset >= size) return 0;
   length = std::min<uint64_t>(length, size - offset);
   auto it = std::upper_bound(pieces.begin(), pieces.end(), offset,
@@ -22,7 +23,7 @@ Result<size_t> Stream::read(VolumeStore& store, uint64_t offset, char* out, size
     if (pos < it->start || pos >= it->start + it->length) continue;
     uint64_t within = pos - it->start;
     size_t n = std::min<uint64_t>(length - done, it->length - within);
-    auto got = store.read(it->volume, it->offset + within, out + done, n);
+    auto got = store.read(it->volume, it->offset + within, out + done, n, wait);
     if (!got) return std::unexpected(got.error());
     if (*got != n) {
       return error(ErrorKind::kCorruption, "data ends early in {}", store.volume_name(it->volume));
@@ -174,9 +175,9 @@ Result<std::shared_ptr<const FileVersion>> FileVersion::patched(
   return std::shared_ptr<const FileVersion>(std::move(v));
 }
 
-Result<size_t> FileVersion::read(VolumeStore& store, uint64_t offset, char* out,
-                                 size_t length) const {
-  if (!basis_) return data_.read(store, offset, out, length);
+Result<size_t> FileVersion::read(VolumeStore& store, uint64_t offset, char* out, size_t length,
+                                 bool wait) const {
+  if (!basis_) return data_.read(store, offset, out, length, wait);
   if (offset >= size_) return 0;
   length = std::min<uint64_t>(length, size_ - offset);
   auto it = std::upper_bound(commands_.begin(), commands_.end(), offset,
@@ -186,8 +187,8 @@ Result<size_t> FileVersion::read(VolumeStore& store, uint64_t offset, char* out,
   for (; it != commands_.end() && done < length; ++it) {
     uint64_t within = offset + done - it->out;
     size_t n = std::min<uint64_t>(length - done, it->length - within);
-    auto got = it->literal ? data_.read(store, it->src + within, out + done, n)
-                           : basis_->read(store, it->src + within, out + done, n);
+    auto got = it->literal ? data_.read(store, it->src + within, out + done, n, wait)
+                           : basis_->read(store, it->src + within, out + done, n, wait);
     if (!got) return std::unexpected(got.error());
     if (*got != n) return error(ErrorKind::kCorruption, "patched data ends early");
     done += n;

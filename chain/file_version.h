@@ -28,8 +28,9 @@ struct Stream {
   uint64_t size = 0;
 
   void append(uint32_t volume, uint64_t offset, uint64_t length);
-  // Up to `length` bytes at `offset`; fewer only at the end.
-  Result<size_t> read(VolumeStore& store, uint64_t offset, char* out, size_t length) const;
+  // Up to `length` bytes at `offset`; fewer only at the end. `wait` as in VolumeStore::read.
+  Result<size_t> read(VolumeStore& store, uint64_t offset, char* out, size_t length,
+                      bool wait = true) const;
 };
 
 struct DeltaCommand {
@@ -55,7 +56,8 @@ class FileVersion {
 
   uint64_t size() const { return size_; }
   size_t depth() const { return depth_; }
-  Result<size_t> read(VolumeStore& store, uint64_t offset, char* out, size_t length) const;
+  Result<size_t> read(VolumeStore& store, uint64_t offset, char* out, size_t length,
+                      bool wait = true) const;
 
  private:
   Stream data_;  // the content, or the delta

@@ -292,13 +292,17 @@ Result<uint64_t> Snapshot::file_size(uint32_t id) {
   return (*version)->size();
 }
 
-Result<size_t> Snapshot::read(uint32_t id, uint64_t offset, char* out, size_t length) {
+Result<size_t> Snapshot::read(uint32_t id, uint64_t offset, char* out, size_t length, bool wait) {
   if (nodes_[id].type != TarType::kFile) {
     return error(ErrorKind::kInvalidArgument, "not a regular file");
   }
+  if (!wait && !file_size_if_ready(id)) {
+    return error(ErrorKind::kWouldBlock, "{} not catalogued yet", index_to_string(index_of(id)));
+  }
   auto version = resolve(id);
   if (!version) return std::unexpected(version.error());
-  auto n = (*version)->read(store_, offset, out, length);
+  auto n = (*version)->read(store_, offset, out, length, wait);
+  if (!n && n.error().kind == ErrorKind::kWouldBlock) return n;
   if (!n) return error(n.error().kind, "{}: {}", index_to_string(index_of(id)), n.error().message);
   return n;
 }

@@ -117,7 +117,9 @@ class Snapshot {
   // nullopt otherwise (and on errors, which file_size reports).
   std::optional<uint64_t> file_size_if_ready(uint32_t id);
   // Reads up to `length` bytes at `offset` of a regular file; fewer only at its end.
-  Result<size_t> read(uint32_t id, uint64_t offset, char* out, size_t length);
+  // `wait` false: kWouldBlock unless the file's entries are catalogued and its bytes are
+  // decoded already (see VolumeStore::read).
+  Result<size_t> read(uint32_t id, uint64_t offset, char* out, size_t length, bool wait = true);
 
  private:
   Result<std::shared_ptr<const FileVersion>> resolve(uint32_t id);

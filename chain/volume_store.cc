@@ -395,7 +395,7 @@ void VolumeStore::note_read(Volume& v, uint64_t index) {
   }
 }
 
-Result<Block> VolumeStore::block(uint32_t id, uint64_t index) {
+Result<Block> VolumeStore::block(uint32_t id, uint64_t index, bool wait) {
   Volume& v = vol(id);
   note_read(v, index);
   if (Block b = cache_.lookup(id, index)) return b;
@@ -412,6 +412,7 @@ Result<Block> VolumeStore::block(uint32_t id, uint64_t index) {
       }
     }
     if (Block b = cache_.lookup(id, index)) return b;
+    if (!wait) return error(ErrorKind::kWouldBlock, "block {} of {} not at hand", index, v.name);
     std::shared_ptr<Pass> pass;
     for (auto& p : v.passes) {
       if (!p->done && !p->cancel && p->next_block <= index &&
@@ -443,12 +444,13 @@ Result<Block> VolumeStore::block(uint32_t id, uint64_t index) {
   }
 }
 
-Result<size_t> VolumeStore::read(uint32_t id, uint64_t offset, char* out, size_t length) {
+Result<size_t> VolumeStore::read(uint32_t id, uint64_t offset, char* out, size_t length,
+                                 bool wait) {
   const uint64_t bs = options_.block_size;
   size_t done = 0;
   while (done < length) {
     uint64_t pos = offset + done;
-    auto blk = block(id, pos / bs);
+    auto blk = block(id, pos / bs, wait);
     if (!blk) return std::unexpected(blk.error());
     uint64_t within = pos % bs;
     if ((*blk)->size() <= within) break;  // end of stream

@@ -70,8 +70,9 @@ class VolumeStore {
   Result<std::vector<CatalogEntry>> catalog(uint32_t volume);
 
   // Copies bytes [offset, offset+length) of the decoded stream into `out`; fewer only at the
-  // end of the stream.
-  Result<size_t> read(uint32_t volume, uint64_t offset, char* out, size_t length);
+  // end of the stream. `wait` false: kWouldBlock unless every block is at hand (nothing is
+  // decoded for such a read, and nothing waited for).
+  Result<size_t> read(uint32_t volume, uint64_t offset, char* out, size_t length, bool wait = true);
 
   const std::string& volume_name(uint32_t volume) const;
   uint64_t passes_started() const { return passes_started_.load(); }
@@ -84,7 +85,7 @@ class VolumeStore {
   // Starts a pass of `v` (its mutex held). Returns it.
   std::shared_ptr<Pass> start_pass_locked(uint32_t id, Volume& v);
   void run_pass(uint32_t id, std::shared_ptr<Pass> pass);
-  Result<Block> block(uint32_t id, uint64_t index);
+  Result<Block> block(uint32_t id, uint64_t index, bool wait);
   // Records that a reader got block `index` of `v` (see Volume::read_until).
   static void note_read(Volume& v, uint64_t index);
   void prefetch(uint32_t id);

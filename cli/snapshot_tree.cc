@@ -193,6 +193,36 @@ Result<size_t> SnapshotTree::read(uint64_t ino, uint64_t offset, char* buf, size
   return loc->snapshot->read(loc->node, offset, buf, size);
 }
 
+std::optional<size_t> SnapshotTree::read_if_ready(uint64_t ino, uint64_t offset, char* buf,
+                                                  size_t size) {
+  size_t s = (ino >> 32) - 1;
+  if ((ino >> 32) == 0 || s >= archive_.snapshot_count()) return std::nullopt;
+  auto snap = archive_.snapshot_if_built(s);
+  uint32_t id = static_cast<uint32_t>(ino & 0xffffffffu);
+  if (!snap || id >= snap->node_count()) return std::nullopt;
+  auto n = snap->read(id, offset, buf, size, false);
+  return n ? std::optional<size_t>(*n) : std::nullopt;
+}
+
+std::vector<uint64_t> SnapshotTree::files_after(uint64_t ino, size_t max) {
+  std::vector<uint64_t> out;
+  size_t s = (ino >> 32) - 1;
+  if ((ino >> 32) == 0 || s >= archive_.snapshot_count()) return out;
+  auto snap = archive_.snapshot_if_built(s);
+  uint32_t id = static_cast<uint32_t>(ino & 0xffffffffu);
+  if (!snap || id == chain::Snapshot::kRoot || id >= snap->node_count()) return out;
+  const std::string& name = snap->node(id).name;
+  const auto& kids = snap->node(snap->node(id).parent).children;
+  // Children are sorted bytewise by name.
+  auto it = std::upper_bound(kids.begin(), kids.end(), name, [&](const std::string& n, uint32_t c) {
+    return n < snap->node(c).name;
+  });
+  for (; it != kids.end() && out.size() < max; ++it) {
+    if (snap->node(*it).type == chain::TarType::kFile) out.push_back(ino_of(s, *it));
+  }
+  return out;
+}
+
 fs::FsStats SnapshotTree::stats() {
   fs::FsStats s;
   s.files = 3 + archive_.snapshot_count();

@@ -23,6 +23,9 @@ class SnapshotTree : public fs::Tree {
   Status readdir(uint64_t ino, uint64_t offset, const fs::DirFiller& add) override;
   Result<std::string> readlink(uint64_t ino) override;
   Result<size_t> read(uint64_t ino, uint64_t offset, char* buf, size_t size) override;
+  std::optional<size_t> read_if_ready(uint64_t ino, uint64_t offset, char* buf,
+                                      size_t size) override;
+  std::vector<uint64_t> files_after(uint64_t ino, size_t max) override;
   fs::FsStats stats() override;
 
  private:

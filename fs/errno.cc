@@ -14,6 +14,8 @@ int to_errno(const Error& e) {
       return EEXIST;
     case ErrorKind::kCancelled:
       return EINTR;
+    case ErrorKind::kWouldBlock:
+      return EAGAIN;
     case ErrorKind::kCorruption:  // damage reads as an I/O error, never as wrong bytes
     case ErrorKind::kIoError:
     case ErrorKind::kAuth:

@@ -110,19 +110,61 @@ void op_open(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   fuse_reply_open(req, fi);
 }
 
-void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
-  ++session(req).reads;
-  // One buffer per worker thread, reused: a fresh allocation of a read's size (128 KiB and
-  // more) is an mmap, page faults and an munmap per request.
+// One buffer per worker thread, reused: a fresh allocation of a read's size (128 KiB and more)
+// is an mmap, page faults and an munmap per request.
+char* thread_buffer(size_t size) {
   thread_local std::unique_ptr<char[]> buf;
   thread_local size_t capacity = 0;
   if (capacity < size) {
     buf = std::make_unique_for_overwrite<char[]>(size);
     capacity = size;
   }
-  auto n = tree(req).read(ino, static_cast<uint64_t>(off), buf.get(), size);
+  return buf.get();
+}
+
+// cp, tar, rsync and file managers read a directory's files one after another, and each read
+// of a small file is a round trip through the kernel (a request, two wakeups) that costs more
+// than the bytes. So after the first read of a file, the files that follow it in its
+// directory, when their bytes are decoded already, go straight into the kernel's page cache
+// (notify_store): reading them then costs no request. Only bytes at hand are pushed, nothing
+// is fetched or decoded for it; the kernel refuses inodes it does not know (ENOENT).
+constexpr size_t kPushFiles = 32;
+constexpr uint64_t kPushMaxFileSize = 1 << 20;
+
+void push_following(Session& s, fuse_ino_t ino) {
+  if (!s.push.load(std::memory_order_relaxed)) return;
+  for (uint64_t next : s.tree->files_after(ino, kPushFiles)) {
+    if (s.pushed(next)) continue;
+    auto a = s.tree->attr_if_ready(next);
+    if (!a) return;  // not catalogued yet: nor are the files after it
+    if (a->size == 0 || a->size > kPushMaxFileSize) continue;
+    char* buf = thread_buffer(a->size);
+    auto n = s.tree->read_if_ready(next, 0, buf, a->size);
+    if (!n) return;  // not decoded yet: nor are the files after it
+    if (*n != a->size) continue;
+    fuse_bufvec bv = FUSE_BUFVEC_INIT(*n);
+    bv.buf[0].mem = buf;
+    int rc = fuse_lowlevel_notify_store(s.se, next, 0, &bv, FUSE_BUF_NO_SPLICE);
+    if (rc == 0) {
+      ++s.pushes;
+      s.mark_pushed(next);
+    } else if (rc != -ENOENT) {
+      s.push = false;
+      log_info("the kernel refuses data pushed into its page cache ({}): reads only from now",
+               std::strerror(-rc));
+      return;
+    }
+  }
+}
+
+void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  Session& s = session(req);
+  ++s.reads;
+  char* buf = thread_buffer(size);
+  auto n = s.tree->read(ino, static_cast<uint64_t>(off), buf, size);
   if (!n) return reply_error(req, n.error());
-  fuse_reply_buf(req, buf.get(), *n);
+  fuse_reply_buf(req, buf, *n);
+  if (off == 0) push_following(s, ino);
 }
 
 void op_opendir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {

@@ -53,6 +53,7 @@ Status serve(Tree& tree, const MountOptions& options) {
   fuse_session* se = fuse_session_new(&args, &operations(), sizeof(fuse_lowlevel_ops), &session);
   fuse_opt_free_args(&args);
   if (se == nullptr) return error(ErrorKind::kInvalidArgument, "invalid FUSE options");
+  session.se = se;
   if (fuse_set_signal_handlers(se) != 0) {
     fuse_session_destroy(se);
     return error(ErrorKind::kIoError, "cannot install signal handlers");
@@ -69,9 +70,9 @@ Status serve(Tree& tree, const MountOptions& options) {
   config.clone_fd = 1;
   config.max_idle_threads = 16;
   int rc = fuse_session_loop_mt(se, &config);
-  log_info("answered {} lookups, {} getattrs, {} reads, {} readdirs, {} readlinks",
+  log_info("answered {} lookups, {} getattrs, {} reads, {} readdirs, {} readlinks; pushed {} files",
            session.lookups.load(), session.getattrs.load(), session.reads.load(),
-           session.readdirs.load(), session.readlinks.load());
+           session.readdirs.load(), session.readlinks.load(), session.pushes.load());
 
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);

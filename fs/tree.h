@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "backends/error.h"
 
@@ -48,6 +49,13 @@ class Tree {
   virtual Result<std::string> readlink(uint64_t ino) = 0;
   // Up to `size` bytes at `offset`; fewer only at the end of the file.
   virtual Result<size_t> read(uint64_t ino, uint64_t offset, char* buf, size_t size) = 0;
+  // Like read, when the bytes are at hand without waiting; nullopt otherwise (and on errors,
+  // which read reports).
+  virtual std::optional<size_t> read_if_ready(uint64_t ino, uint64_t offset, char* buf,
+                                              size_t size) = 0;
+  // The regular files a reader of `ino` is likely to read next: up to `max` of those that
+  // follow it in its directory, in order.
+  virtual std::vector<uint64_t> files_after(uint64_t ino, size_t max) = 0;
   virtual FsStats stats() = 0;
 };
 
