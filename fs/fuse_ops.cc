@@ -179,13 +179,13 @@ void op_opendir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 
 // Offers "." and ".." (offsets 0 and 1), then the tree's entries from offset 2, to `add` until
 // the buffer is full, and sends the reply.
-void reply_entries(fuse_req_t req, fuse_ino_t ino, off_t off, const DirFiller& add,
-                   const std::vector<char>& buf, const size_t& used) {
+void reply_entries(fuse_req_t req, fuse_ino_t ino, off_t off, const DirFiller& add, const char* buf,
+                   const size_t& used) {
   ++session(req).readdirs;
   uint64_t pos = static_cast<uint64_t>(off);
-  if (pos == 0 && !add(".", ino, S_IFDIR, 1)) return (void)fuse_reply_buf(req, buf.data(), used);
+  if (pos == 0 && !add(".", ino, S_IFDIR, 1)) return (void)fuse_reply_buf(req, buf, used);
   if (pos <= 1) {
-    if (!add("..", ino, S_IFDIR, 2)) return (void)fuse_reply_buf(req, buf.data(), used);
+    if (!add("..", ino, S_IFDIR, 2)) return (void)fuse_reply_buf(req, buf, used);
     pos = 2;
   }
   auto st = tree(req).readdir(ino, pos - 2,
@@ -193,19 +193,19 @@ void reply_entries(fuse_req_t req, fuse_ino_t ino, off_t off, const DirFiller& a
                                 return add(name, e, mode, next + 2);
                               });
   if (!st) return reply_error(req, st.error());
-  fuse_reply_buf(req, buf.data(), used);
+  fuse_reply_buf(req, buf, used);
 }
 
 void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
-  std::vector<char> buf(size);
+  char* buf = thread_buffer(size);  // not zeroed: fuse_add_direntry* fill what is sent
   size_t used = 0;
   auto add = [&](std::string_view name, uint64_t entry_ino, uint32_t mode, uint64_t next) {
     struct stat st {};
     st.st_ino = entry_ino;
     st.st_mode = mode;
     std::string n(name);
-    size_t len = fuse_add_direntry(req, buf.data() + used, size - used, n.c_str(), &st,
-                                   static_cast<off_t>(next));
+    size_t len =
+        fuse_add_direntry(req, buf + used, size - used, n.c_str(), &st, static_cast<off_t>(next));
     if (len > size - used) return false;
     used += len;
     return true;
@@ -218,7 +218,7 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fil
 // with node id 0, which tells the kernel to look them up when they are used: sizes of regular
 // files may need a volume decoded, and listing a directory must not wait for that.
 void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
-  std::vector<char> buf(size);
+  char* buf = thread_buffer(size);  // not zeroed: fuse_add_direntry* fill what is sent
   size_t used = 0;
   auto add = [&](std::string_view name, uint64_t entry_ino, uint32_t mode, uint64_t next) {
     fuse_entry_param e{};
@@ -235,7 +235,7 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse
       e.attr.st_mode = mode;
     }
     std::string n(name);
-    size_t len = fuse_add_direntry_plus(req, buf.data() + used, size - used, n.c_str(), &e,
+    size_t len = fuse_add_direntry_plus(req, buf + used, size - used, n.c_str(), &e,
                                         static_cast<off_t>(next));
     if (len > size - used) return false;
     used += len;
