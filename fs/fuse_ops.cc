@@ -137,7 +137,11 @@ void push_following(Session& s, fuse_ino_t ino) {
     if (s.pushed(next)) continue;
     auto a = s.tree->attr_if_ready(next);
     if (!a) return;  // not catalogued yet: nor are the files after it
-    if (a->size == 0 || a->size > kPushMaxFileSize) continue;
+    if (a->size == 0) continue;
+    // A larger file is left to the reader, and so is everything after it: pushing past it
+    // would tell the decoder the reader got that far, and a small cache could drop the
+    // file's blocks before the reader comes for them.
+    if (a->size > kPushMaxFileSize) return;
     char* buf = thread_buffer(a->size);
     auto n = s.tree->read_if_ready(next, 0, buf, a->size);
     if (!n) return;  // not decoded yet: nor are the files after it
