@@ -2,6 +2,35 @@
 
 namespace dupfs::chain {
 
+std::string BlockPool::take() {
+  {
+    std::lock_guard lock(mu_);
+    if (!free_.empty()) {
+      std::string s = std::move(free_.back());
+      free_.pop_back();
+      return s;
+    }
+  }
+  std::string s;
+  s.reserve(block_size_);
+  return s;
+}
+
+Block BlockPool::wrap(std::string data) {
+  return Block(new std::string(std::move(data)), [pool = shared_from_this()](const std::string* p) {
+    // The string was made non-const here: taking its buffer back is fine.
+    pool->give(std::move(*const_cast<std::string*>(p)));
+    delete p;
+  });
+}
+
+void BlockPool::give(std::string buffer) {
+  if (buffer.capacity() < block_size_) return;
+  buffer.clear();
+  std::lock_guard lock(mu_);
+  if (free_.size() < max_buffers_) free_.push_back(std::move(buffer));
+}
+
 Block BlockCache::lookup(uint32_t volume, uint64_t block) {
   std::lock_guard lock(mu_);
   auto it = map_.find(Key{volume, block});

@@ -11,10 +11,37 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace dupfs::chain {
 
 using Block = std::shared_ptr<const std::string>;
+
+// Buffers of blocks gone out of use, handed to the next blocks a pass decodes. Once the cache is
+// at its budget every new block evicts an old one; reusing the old buffer spares mapping fresh
+// pages (a fault and a zeroed page per 4 KiB) and unmapping the old ones (a TLB shootdown on
+// every CPU running a thread of the mount, slow in VMs). Keeps at most `max_buffers`.
+// Thread-safe; blocks may outlive the pool's other owners.
+class BlockPool : public std::enable_shared_from_this<BlockPool> {
+ public:
+  static std::shared_ptr<BlockPool> create(size_t block_size, size_t max_buffers) {
+    return std::shared_ptr<BlockPool>(new BlockPool(block_size, max_buffers));
+  }
+  // An empty string with room for a block.
+  std::string take();
+  // A block owning `data`; its buffer comes back to the pool when the last handle goes.
+  Block wrap(std::string data);
+
+ private:
+  BlockPool(size_t block_size, size_t max_buffers)
+      : block_size_(block_size), max_buffers_(max_buffers) {}
+  void give(std::string buffer);
+
+  const size_t block_size_;
+  const size_t max_buffers_;
+  std::mutex mu_;
+  std::vector<std::string> free_;
+};
 
 class BlockCache {
  public:

@@ -116,7 +116,13 @@ VolumeStore::VolumeStore(std::shared_ptr<const Backend> backend, Credentials cre
     : backend_(std::move(backend)),
       credentials_(std::move(credentials)),
       cache_(cache),
-      options_(std::move(options)) {
+      options_(std::move(options)),
+      pool_(BlockPool::create(options_.block_size, 32)) {
+  // A pass holds up to a window of blocks until its volume's hash matched and then runs a window
+  // ahead of its readers: on a small cache, a full window per pass would evict blocks before
+  // anybody read them, and the pass would have to decode its volume again from the start.
+  options_.readahead_bytes = std::max<uint64_t>(
+      options_.block_size, std::min<uint64_t>(options_.readahead_bytes, cache_.budget() / 4));
   unsigned slots = options_.decode_slots;
   if (slots == 0) slots = std::max(2u, std::thread::hardware_concurrency());
   decode_slots_ = std::make_unique<std::counting_semaphore<1024>>(std::min(slots, 1024u));
@@ -239,8 +245,7 @@ void VolumeStore::run_pass(uint32_t id, std::shared_ptr<Pass> pass) {
   std::optional<TarParser> parser;
   if (pass->parses) parser.emplace(builder);
   std::optional<Error> parse_error;
-  std::string buf;
-  buf.reserve(block_size);
+  std::string buf = pool_->take();
   uint64_t total = 0;
 
   // Decoded blocks (and the catalog entries found in them) are held back until the stored
@@ -250,10 +255,8 @@ void VolumeStore::run_pass(uint32_t id, std::shared_ptr<Pass> pass) {
   auto publish = [&](bool final) -> Status {
     if (!buf.empty()) {
       // The block holding the last byte decoded so far.
-      held.emplace_back((total - 1) / block_size,
-                        std::make_shared<const std::string>(std::move(buf)));
-      buf = std::string();
-      buf.reserve(block_size);
+      held.emplace_back((total - 1) / block_size, pool_->wrap(std::move(buf)));
+      buf = pool_->take();
     }
     for (auto& e : builder.pending) held_entries.push_back(std::move(e));
     builder.pending.clear();

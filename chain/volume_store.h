@@ -101,6 +101,7 @@ class VolumeStore {
   Credentials credentials_;
   BlockCache& cache_;
   VolumeStoreOptions options_;
+  std::shared_ptr<BlockPool> pool_;  // buffers for the blocks passes decode
   std::atomic<uint64_t> passes_started_{0};
   std::unique_ptr<std::counting_semaphore<1024>> decode_slots_;
   std::atomic<bool> stopping_{false};  // set by the destructor: no new prefetches

@@ -56,6 +56,36 @@ TEST(BlockCacheTest, PinnedBlocksStayUntilReleased) {
   EXPECT_EQ(cache.charged(), 0u);
 }
 
+TEST(BlockCacheTest, PoolHandsBackBuffersOfBlocksGoneOutOfUse) {
+  auto pool = BlockPool::create(4096, 2);
+  std::string s = pool->take();
+  EXPECT_TRUE(s.empty());
+  EXPECT_GE(s.capacity(), 4096u);
+  s.assign(4096, 'a');
+  const char* first = s.data();
+  Block b = pool->wrap(std::move(s));
+  EXPECT_EQ(*b, std::string(4096, 'a'));
+  Block copy = b;
+  b.reset();
+  EXPECT_EQ(*copy, std::string(4096, 'a'));  // still held: not back in the pool
+  copy.reset();
+  std::string again = pool->take();
+  EXPECT_EQ(again.data(), first);  // the same buffer, emptied
+  EXPECT_TRUE(again.empty());
+  // The pool keeps at most two buffers; blocks may outlive the pool's other owners.
+  std::vector<Block> blocks;
+  for (int i = 0; i < 3; ++i) {
+    std::string t = pool->take();
+    t.assign(100, static_cast<char>('x' + i));
+    blocks.push_back(pool->wrap(std::move(t)));
+  }
+  std::weak_ptr<BlockPool> weak = pool;
+  pool.reset();
+  EXPECT_FALSE(weak.expired());
+  blocks.clear();
+  EXPECT_TRUE(weak.expired());
+}
+
 // A plain (uncompressed) difftar volume made by Python's tarfile, as duplicity writes it.
 std::string make_volume(const TempDir& dir, std::string* big_content) {
   *big_content = test::pseudo_random_bytes(200000, 42);
@@ -141,6 +171,46 @@ TEST_F(VolumeStoreTest, TinyBudgetRestartsPassesAndStaysCorrect) {
   ASSERT_EQ(*store.read(id, chunks[0].header.data_offset, first.data(), 100), 100u);
   EXPECT_EQ(first, big_.substr(0, 100));
   EXPECT_GE(store.passes_started(), 2u);
+}
+
+// A read-ahead window as large as the cache would evict blocks before the reader got them, and
+// every eviction would restart the volume from its start: the window shrinks to fit.
+TEST_F(VolumeStoreTest, SmallCacheReadInOrderDecodesTheVolumeOnce) {
+  BlockCache cache(16 * 4096);                           // the volume is ~66 blocks
+  VolumeStore store(faulty_, {}, cache, options(4096));  // window asked for: 32 MiB
+  uint32_t id = store.add_volume("vol1.difftar", sha1());
+  std::string stream;  // the volume is a plain tar: its decoded stream is its stored bytes
+  char buf[3000];
+  for (;;) {
+    auto n = store.read(id, stream.size(), buf, sizeof buf);
+    ASSERT_TRUE(n.has_value()) << n.error().message;
+    if (*n == 0) break;
+    // A slow reader: the pass gets time to run as far ahead as it may.
+    if (stream.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    stream.append(buf, *n);
+  }
+  EXPECT_TRUE(stream == volume_);
+  EXPECT_EQ(store.passes_started(), 1u);
+}
+
+// Reads that must not wait (pushing files into the kernel's page cache) get the bytes at hand
+// or kWouldBlock, and never start a pass.
+TEST_F(VolumeStoreTest, ReadsThatMustNotWaitStartNothing) {
+  BlockCache cache(64 << 20);
+  VolumeStore store(faulty_, {}, cache, options(4096));
+  uint32_t id = store.add_volume("vol1.difftar", sha1());
+  char buf[100];
+  auto r = store.read(id, 0, buf, sizeof buf, false);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().kind, ErrorKind::kWouldBlock);
+  EXPECT_EQ(store.passes_started(), 0u);
+  auto z = store.entries_for(id, Index{"z.txt"});  // decodes the whole volume
+  ASSERT_TRUE(z.has_value());
+  ASSERT_EQ(z->size(), 1u);
+  auto n = store.read(id, (*z)[0].header.data_offset, buf, 5, false);
+  ASSERT_TRUE(n.has_value());
+  EXPECT_EQ(std::string(buf, *n), "last\n");
+  EXPECT_EQ(store.passes_started(), 1u);
 }
 
 TEST_F(VolumeStoreTest, HashMismatchServesNothing) {
