@@ -118,11 +118,6 @@ VolumeStore::VolumeStore(std::shared_ptr<const Backend> backend, Credentials cre
       cache_(cache),
       options_(std::move(options)),
       pool_(BlockPool::create(options_.block_size, 32)) {
-  // A pass holds up to a window of blocks until its volume's hash matched and then runs a window
-  // ahead of its readers: on a small cache, a full window per pass would evict blocks before
-  // anybody read them, and the pass would have to decode its volume again from the start.
-  options_.readahead_bytes = std::max<uint64_t>(
-      options_.block_size, std::min<uint64_t>(options_.readahead_bytes, cache_.budget() / 4));
   unsigned slots = options_.decode_slots;
   if (slots == 0) slots = std::max(2u, std::thread::hardware_concurrency());
   decode_slots_ = std::make_unique<std::counting_semaphore<1024>>(std::min(slots, 1024u));

@@ -133,8 +133,10 @@ constexpr uint64_t kPushMaxFileSize = 1 << 20;
 
 void push_following(Session& s, fuse_ino_t ino) {
   if (!s.push.load(std::memory_order_relaxed)) return;
+  std::unique_lock lock(s.push_mu, std::try_to_lock);
+  if (!lock.owns_lock()) return;
   for (uint64_t next : s.tree->files_after(ino, kPushFiles)) {
-    if (s.pushed(next)) continue;
+    if (s.pushed.contains(next)) continue;
     auto a = s.tree->attr_if_ready(next);
     if (!a) return;  // not catalogued yet: nor are the files after it
     if (a->size == 0) continue;
@@ -142,7 +144,8 @@ void push_following(Session& s, fuse_ino_t ino) {
     // would tell the decoder the reader got that far, and a small cache could drop the
     // file's blocks before the reader comes for them.
     if (a->size > kPushMaxFileSize) return;
-    char* buf = thread_buffer(a->size);
+    if (s.push_buffer.size() < a->size) s.push_buffer.resize(a->size);
+    char* buf = s.push_buffer.data();
     auto n = s.tree->read_if_ready(next, 0, buf, a->size);
     if (!n) return;  // not decoded yet: nor are the files after it
     if (*n != a->size) continue;
@@ -151,7 +154,8 @@ void push_following(Session& s, fuse_ino_t ino) {
     int rc = fuse_lowlevel_notify_store(s.se, next, 0, &bv, FUSE_BUF_NO_SPLICE);
     if (rc == 0) {
       ++s.pushes;
-      s.mark_pushed(next);
+      if (s.pushed.size() >= Session::kMaxPushed) s.pushed.clear();
+      s.pushed.insert(next);
     } else if (rc != -ENOENT) {
       s.push = false;
       log_info("the kernel refuses data pushed into its page cache ({}): reads only from now",

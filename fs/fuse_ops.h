@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <mutex>
 #include <unordered_set>
+#include <vector>
 
 #include "fs/tree.h"
 
@@ -25,20 +26,15 @@ struct Session {
   std::atomic<uint64_t> lookups{0}, getattrs{0}, reads{0}, readdirs{0}, readlinks{0};
   std::atomic<uint64_t> pushes{0};  // files put into the page cache without a request
 
+  // One worker pushes at a time; the others skip pushing. A push can wait for a page lock the
+  // kernel holds for a READ of that file, which another worker must be free to answer: with
+  // every worker pushing, libfuse would start thread after thread (hundreds under load).
+  std::mutex push_mu;
+  std::vector<char> push_buffer;  // guarded by push_mu
   // Files pushed once are not pushed again (a reader who gets a READ for them anyway is
-  // answered as usual). Bounded: forgotten wholesale when full.
-  bool pushed(uint64_t ino) {
-    std::lock_guard lock(pushed_mu);
-    return pushed_set.contains(ino);
-  }
-  void mark_pushed(uint64_t ino) {
-    std::lock_guard lock(pushed_mu);
-    if (pushed_set.size() >= kMaxPushed) pushed_set.clear();
-    pushed_set.insert(ino);
-  }
+  // answered as usual). Guarded by push_mu; forgotten wholesale when full.
+  std::unordered_set<uint64_t> pushed;
   static constexpr size_t kMaxPushed = 1 << 18;
-  std::mutex pushed_mu;
-  std::unordered_set<uint64_t> pushed_set;
 };
 
 // Operations for a read-only Tree; the session's userdata must be a Session*.

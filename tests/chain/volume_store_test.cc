@@ -173,26 +173,6 @@ TEST_F(VolumeStoreTest, TinyBudgetRestartsPassesAndStaysCorrect) {
   EXPECT_GE(store.passes_started(), 2u);
 }
 
-// A read-ahead window as large as the cache would evict blocks before the reader got them, and
-// every eviction would restart the volume from its start: the window shrinks to fit.
-TEST_F(VolumeStoreTest, SmallCacheReadInOrderDecodesTheVolumeOnce) {
-  BlockCache cache(16 * 4096);                           // the volume is ~66 blocks
-  VolumeStore store(faulty_, {}, cache, options(4096));  // window asked for: 32 MiB
-  uint32_t id = store.add_volume("vol1.difftar", sha1());
-  std::string stream;  // the volume is a plain tar: its decoded stream is its stored bytes
-  char buf[3000];
-  for (;;) {
-    auto n = store.read(id, stream.size(), buf, sizeof buf);
-    ASSERT_TRUE(n.has_value()) << n.error().message;
-    if (*n == 0) break;
-    // A slow reader: the pass gets time to run as far ahead as it may.
-    if (stream.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    stream.append(buf, *n);
-  }
-  EXPECT_TRUE(stream == volume_);
-  EXPECT_EQ(store.passes_started(), 1u);
-}
-
 // Reads that must not wait (pushing files into the kernel's page cache) get the bytes at hand
 // or kWouldBlock, and never start a pass.
 TEST_F(VolumeStoreTest, ReadsThatMustNotWaitStartNothing) {
