@@ -107,17 +107,23 @@ Result<fs::Attr> SnapshotTree::node_attr(size_t snapshot, chain::Snapshot& snap,
   return a;
 }
 
-std::optional<fs::Attr> SnapshotTree::attr_if_ready(uint64_t ino) {
-  if (ino == kRootIno || ino == kSnapshotsIno || ino == kLatestIno) {
-    auto a = getattr(ino);
-    return a ? std::optional<fs::Attr>(*a) : std::nullopt;
-  }
+std::optional<SnapshotTree::Built> SnapshotTree::built_node(uint64_t ino) const {
   size_t s = (ino >> 32) - 1;
   if ((ino >> 32) == 0 || s >= archive_.snapshot_count()) return std::nullopt;
   auto snap = archive_.snapshot_if_built(s);
   uint32_t id = static_cast<uint32_t>(ino & 0xffffffffu);
   if (!snap || id >= snap->node_count()) return std::nullopt;
-  auto a = node_attr(s, *snap, id, false);
+  return Built{std::move(snap), s, id};
+}
+
+std::optional<fs::Attr> SnapshotTree::attr_if_ready(uint64_t ino) {
+  if (ino == kRootIno || ino == kSnapshotsIno || ino == kLatestIno) {
+    auto a = getattr(ino);
+    return a ? std::optional<fs::Attr>(*a) : std::nullopt;
+  }
+  auto b = built_node(ino);
+  if (!b) return std::nullopt;
+  auto a = node_attr(b->index, *b->snapshot, b->node, false);
   return a ? std::optional<fs::Attr>(*a) : std::nullopt;
 }
 
@@ -195,22 +201,19 @@ Result<size_t> SnapshotTree::read(uint64_t ino, uint64_t offset, char* buf, size
 
 std::optional<size_t> SnapshotTree::read_if_ready(uint64_t ino, uint64_t offset, char* buf,
                                                   size_t size) {
-  size_t s = (ino >> 32) - 1;
-  if ((ino >> 32) == 0 || s >= archive_.snapshot_count()) return std::nullopt;
-  auto snap = archive_.snapshot_if_built(s);
-  uint32_t id = static_cast<uint32_t>(ino & 0xffffffffu);
-  if (!snap || id >= snap->node_count()) return std::nullopt;
-  auto n = snap->read(id, offset, buf, size, false);
+  auto b = built_node(ino);
+  if (!b) return std::nullopt;
+  auto n = b->snapshot->read(b->node, offset, buf, size, false);
   return n ? std::optional<size_t>(*n) : std::nullopt;
 }
 
 std::vector<uint64_t> SnapshotTree::files_after(uint64_t ino, size_t max) {
   std::vector<uint64_t> out;
-  size_t s = (ino >> 32) - 1;
-  if ((ino >> 32) == 0 || s >= archive_.snapshot_count()) return out;
-  auto snap = archive_.snapshot_if_built(s);
-  uint32_t id = static_cast<uint32_t>(ino & 0xffffffffu);
-  if (!snap || id == chain::Snapshot::kRoot || id >= snap->node_count()) return out;
+  auto b = built_node(ino);
+  if (!b || b->node == chain::Snapshot::kRoot) return out;
+  const chain::Snapshot* snap = b->snapshot.get();
+  const size_t s = b->index;
+  const uint32_t id = b->node;
   const std::string& name = snap->node(id).name;
   const auto& kids = snap->node(snap->node(id).parent).children;
   // Children are sorted bytewise by name.

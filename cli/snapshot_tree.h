@@ -36,6 +36,13 @@ class SnapshotTree : public fs::Tree {
     uint32_t node = 0;
   };
   Result<Located> locate(uint64_t ino) const;
+  // The node of `ino` when its snapshot is built already (never builds); nullopt otherwise.
+  struct Built {
+    std::shared_ptr<chain::Snapshot> snapshot;
+    size_t index = 0;  // of the snapshot
+    uint32_t node = 0;
+  };
+  std::optional<Built> built_node(uint64_t ino) const;
   static uint64_t ino_of(size_t snapshot, uint32_t node) {
     return (static_cast<uint64_t>(snapshot + 1) << 32) | node;
   }
