@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "backends/error.h"
+#include "backends/base/error.h"
 
 namespace dupfs {
 

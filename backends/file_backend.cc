@@ -9,7 +9,7 @@
 #include <cstring>
 #include <random>
 
-#include "backends/fd.h"
+#include "backends/base/fd.h"
 
 namespace dupfs {
 namespace {

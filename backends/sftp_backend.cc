@@ -16,7 +16,7 @@
 #include <random>
 #include <vector>
 
-#include "backends/log.h"
+#include "backends/base/log.h"
 
 namespace dupfs {
 namespace {

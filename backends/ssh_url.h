@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "backends/error.h"
+#include "backends/base/error.h"
 
 namespace dupfs {
 

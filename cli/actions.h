@@ -4,8 +4,17 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <string>
+
+#include "backends/backend.h"
+#include "chain/read/archive.h"
 
 namespace dupfs::cli {
+
+// What every command that reads an archive passes to chain::Archive::open: the passphrase
+// (passphrase_for), GNUPGHOME, and the metadata cache (`archive_dir`, or the default for `url`).
+chain::ArchiveOptions archive_options(const Backend& backend, const std::string& url,
+                                      const std::string& archive_dir);
 
 // collection-status, list-current-files, remove-older-than, remove-all-but-n-full,
 // remove-all-inc-of-but-n-full, cleanup (cli/status_actions.cc).

@@ -20,10 +20,10 @@
 #include <vector>
 
 #include "backends/backend.h"
-#include "backends/log.h"
-#include "chain/backup_writer.h"
-#include "chain/names.h"
-#include "chain/source_walk.h"
+#include "backends/base/log.h"
+#include "chain/backup/backup_writer.h"
+#include "chain/backup/source_walk.h"
+#include "chain/format/names.h"
 #include "cli/options.h"
 #include "cli/time_spec.h"
 

@@ -6,8 +6,8 @@
 #include <cstdlib>
 #include <memory>
 
-#include "backends/log.h"
-#include "chain/archive.h"
+#include "backends/base/log.h"
+#include "chain/read/archive.h"
 #include "cli/actions.h"
 #include "cli/options.h"
 #include "cli/snapshot_tree.h"

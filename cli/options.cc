@@ -126,15 +126,6 @@ std::string default_archive_dir(const std::string& url) {
   return base + "/dupfs/" + hex;
 }
 
-chain::ArchiveOptions archive_options(const Backend& backend, const std::string& url,
-                                      const std::string& archive_dir) {
-  chain::ArchiveOptions options;
-  options.credentials.passphrase = passphrase_for(backend);
-  if (const char* home = std::getenv("GNUPGHOME")) options.credentials.gnupg_home = home;
-  options.archive_dir = archive_dir.empty() ? default_archive_dir(url) : archive_dir;
-  return options;
-}
-
 void add_storage_options(CLI::App& command, StorageArgs& args) {
   command
       .add_option("--num-retries", args.num_retries,

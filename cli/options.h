@@ -8,9 +8,8 @@
 #include <string>
 
 #include "backends/backend.h"
-#include "backends/error.h"
-#include "backends/log.h"
-#include "chain/archive.h"
+#include "backends/base/error.h"
+#include "backends/base/log.h"
 
 namespace dupfs::cli {
 
@@ -53,11 +52,6 @@ void add_storage_options(CLI::App& command, StorageArgs& args);
 // password comes from the URL, else FTP_PASSWORD (then removed from the environment), else a
 // question on the terminal with --ssh-askpass (duplicity's order).
 Result<std::unique_ptr<Backend>> open_storage(const std::string& url, const StorageArgs& args);
-
-// What every command that reads an archive passes to chain::Archive::open: the passphrase
-// (passphrase_for), GNUPGHOME, and the metadata cache (`archive_dir`, or the default for `url`).
-chain::ArchiveOptions archive_options(const Backend& backend, const std::string& url,
-                                      const std::string& archive_dir);
 
 // One process at a time per archive dir (duplicity locks its own too): an exclusive flock on
 // <archive-dir>/lockfile, held while the object lives. dupfs-backup takes it for its whole run,

@@ -12,11 +12,11 @@
 #include <mutex>
 #include <thread>
 
-#include "backends/log.h"
-#include "chain/collection.h"
-#include "chain/names.h"
-#include "chain/restore.h"
-#include "chain/verify.h"
+#include "backends/base/log.h"
+#include "chain/format/collection.h"
+#include "chain/format/names.h"
+#include "chain/restore/restore.h"
+#include "chain/restore/verify.h"
 #include "cli/actions.h"
 #include "cli/options.h"
 #include "cli/time_spec.h"

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "chain/archive.h"
+#include "chain/read/archive.h"
 #include "fs/tree.h"
 
 namespace dupfs::cli {

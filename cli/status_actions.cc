@@ -1,7 +1,7 @@
 // duplicity's actions that look at the collection of sets and chains, or prune it:
 // collection-status, list-current-files, remove-older-than, remove-all-but-n-full,
 // remove-all-inc-of-but-n-full, cleanup. Sets and chains come from chain::build_collection, what
-// goes from chain/prune.h, file lists from chain::Archive's snapshots: this file only wires
+// goes from chain/format/prune.h, file lists from chain::Archive's snapshots: this file only wires
 // them to the command line and prints what duplicity prints (docs/actions.md).
 //
 // Output follows duplicity's: the report of the action (notices and warnings at duplicity's
@@ -22,11 +22,11 @@
 #include <string_view>
 #include <vector>
 
+#include "backends/base/log.h"
 #include "backends/file_backend.h"
-#include "backends/log.h"
-#include "chain/archive.h"
-#include "chain/collection.h"
-#include "chain/prune.h"
+#include "chain/format/collection.h"
+#include "chain/format/prune.h"
+#include "chain/read/archive.h"
 #include "cli/actions.h"
 #include "cli/options.h"
 #include "cli/time_spec.h"

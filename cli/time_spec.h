@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "backends/error.h"
+#include "backends/base/error.h"
 
 namespace dupfs::cli {
 

@@ -9,7 +9,7 @@
 #include <memory>
 #include <vector>
 
-#include "backends/log.h"
+#include "backends/base/log.h"
 #include "fs/tree.h"
 
 namespace dupfs::fs {

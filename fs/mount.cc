@@ -7,7 +7,7 @@
 #include <csignal>
 #include <cstring>
 
-#include "backends/log.h"
+#include "backends/base/log.h"
 #include "fs/fuse_ops.h"
 
 namespace dupfs::fs {

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "backends/error.h"
+#include "backends/base/error.h"
 #include "fs/tree.h"
 
 namespace dupfs::fs {

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "backends/error.h"
+#include "backends/base/error.h"
 
 namespace dupfs::fs {
 

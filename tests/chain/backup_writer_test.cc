@@ -1,7 +1,7 @@
 // The set writer on a MemoryBackend: what lands in storage and in the archive dir, read back with
 // dupfs's own readers (names, collection, manifest, tar, sigtar). Restores by the real duplicity
 // are in tests/integration/backup_test.cc.
-#include "chain/backup_writer.h"
+#include "chain/backup/backup_writer.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -14,11 +14,11 @@
 #include <vector>
 
 #include "backends/memory_backend.h"
-#include "chain/collection.h"
-#include "chain/manifest.h"
-#include "chain/names.h"
-#include "chain/signature.h"
-#include "chain/tar.h"
+#include "chain/format/collection.h"
+#include "chain/format/manifest.h"
+#include "chain/format/names.h"
+#include "chain/format/signature.h"
+#include "chain/format/tar.h"
 #include "tests/support/process.h"
 #include "tests/support/source_tree.h"
 #include "tests/support/temp_dir.h"
@@ -161,7 +161,7 @@ TEST_F(BackupWriterTest, FullSetVolumesManifestAndSignatures) {
   ASSERT_EQ(manifest->volumes.size(), set.volumes.size());
 
   // Every volume: hash of the stored bytes, and the manifest's range is its first and last
-  // entry, with block numbers only for non-final chunks (FORMAT.md §2.2).
+  // entry, with block numbers only for non-final chunks (docs/format.md §2.2).
   std::vector<Member> all;
   auto vols = volumes(set);
   for (size_t i = 0; i < vols.size(); ++i) {
@@ -303,7 +303,7 @@ TEST_F(BackupWriterTest, UnchangedIncrementalIsOneEmptyVolume) {
   ASSERT_EQ(inc.volumes.size(), 1u);
   auto raw = backend_.read(inc.volumes.at(1));
   ASSERT_TRUE(raw.has_value());
-  EXPECT_TRUE(raw->empty());  // plain: 0 bytes (FORMAT.md §3.3)
+  EXPECT_TRUE(raw->empty());  // plain: 0 bytes (docs/format.md §3.3)
   auto text = backend_.read(inc.manifest_name);
   ASSERT_TRUE(text.has_value());
   EXPECT_EQ(*text, "Hostname testhost\nLocaldir " + src_ +

@@ -1,9 +1,9 @@
-// Sets, chains and signature chains from listings (FORMAT.md §1.5).
+// Sets, chains and signature chains from listings (docs/format.md §1.5).
 //
 // CollectionDuplicitySuite ports the name lists of duplicity's testing/unit/test_collections.py;
 // CollectionOracle compares random listings with duplicity 0.8.22's own dup_collections;
 // CollectionRealDuplicity builds collections from what the installed duplicity writes.
-#include "chain/collection.h"
+#include "chain/format/collection.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 // Tests of chain/decode: gzip, plain and GnuPG decoding (the GnuPG cases use the real gpg in
 // temporary GNUPGHOMEs), error mapping, streaming in pieces, SHA1 of stored objects.
-#include "chain/decode.h"
+#include "chain/codec/decode.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

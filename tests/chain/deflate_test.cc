@@ -1,6 +1,6 @@
 // Deflater (ISA-L and zlib) against zlib's inflate: every framing and level, input in odd pieces,
 // the gzip header Python writes, errors.
-#include "chain/deflate.h"
+#include "chain/codec/deflate.h"
 
 #include <gtest/gtest.h>
 #include <zlib.h>

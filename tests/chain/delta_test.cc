@@ -1,12 +1,12 @@
 // parse_delta against deltas made by librsync itself: the command map reproduces exactly what
 // rs_patch produces, and hostile deltas are refused.
+#include "chain/format/delta.h"
+
 #include <gtest/gtest.h>
 #include <librsync.h>
 
 #include <cstdio>
 #include <random>
-
-#include "chain/file_version.h"
 
 namespace dupfs::chain {
 namespace {
@@ -96,7 +96,7 @@ TEST(DeltaTest, ReproducesLibrsyncPatchForManyEdits) {
 }
 
 TEST(DeltaTest, MetadataOnlyDeltaIsOneCopy) {
-  // What duplicity stores after a chmod of a 10-byte file (FORMAT.md §3.6).
+  // What duplicity stores after a chmod of a 10-byte file (docs/format.md §3.6).
   std::string delta("\x72\x73\x02\x36\x45\x00\x0a\x00", 8);
   auto cmds = parse(delta, 10);
   ASSERT_TRUE(cmds.has_value());

@@ -4,9 +4,9 @@
 #include <string>
 
 #include "backends/memory_backend.h"
-#include "chain/decode.h"
-#include "chain/openpgp.h"
-#include "chain/openpgp_encrypt.h"
+#include "chain/codec/decode.h"
+#include "chain/codec/openpgp.h"
+#include "chain/codec/openpgp_encrypt.h"
 
 namespace dupfs::chain {
 namespace {

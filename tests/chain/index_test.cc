@@ -1,5 +1,5 @@
-// Indexes and manifest path quoting (FORMAT.md terms, §2.3).
-#include "chain/index.h"
+// Indexes and manifest path quoting (docs/format.md terms, §2.3).
+#include "chain/format/index.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Inflater (ISA-L) against zlib's deflate: every format, any piece size, exact stream ends.
-#include "chain/inflate.h"
+#include "chain/codec/inflate.h"
 
 #include <gtest/gtest.h>
 #include <zlib.h>

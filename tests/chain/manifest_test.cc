@@ -1,6 +1,6 @@
-// Manifests (FORMAT.md §2): layouts, variants, corruption, volume ranges, and byte-exact
+// Manifests (docs/format.md §2): layouts, variants, corruption, volume ranges, and byte-exact
 // agreement with what the installed duplicity writes and reads.
-#include "chain/manifest.h"
+#include "chain/format/manifest.h"
 
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
@@ -13,7 +13,7 @@
 #include <random>
 #include <sstream>
 
-#include "chain/names.h"
+#include "chain/format/names.h"
 #include "tests/support/duplicity.h"
 #include "tests/support/process.h"
 
@@ -26,7 +26,7 @@ Manifest parse_ok(std::string_view text) {
   return m ? *std::move(m) : Manifest{};
 }
 
-// The streamed layout as observed with cat -A (FORMAT.md §2.1), shortened.
+// The streamed layout as observed with cat -A (docs/format.md §2.1), shortened.
 const std::string kStreamed =
     "Hostname vm\n"
     "Localdir src\n"

@@ -1,6 +1,6 @@
-// Name parsing and writing (FORMAT.md §1.1-§1.4). Expected values were produced by duplicity
+// Name parsing and writing (docs/format.md §1.1-§1.4). Expected values were produced by duplicity
 // 0.8.22's own file_naming.parse; NamesOracle re-checks many generated names against it live.
-#include "chain/names.h"
+#include "chain/format/names.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 // Tests of chain/openpgp_encrypt: messages written by SymmetricEncryptor are decrypted by the
 // real gpg (in temporary GNUPGHOMEs, passphrases through a pipe) and by SymmetricDecryptor, and
-// taken apart here packet by packet to check the framing gpg 2.2 writes (FORMAT.md §5.3).
-#include "chain/openpgp_encrypt.h"
+// taken apart here packet by packet to check the framing gpg 2.2 writes (docs/format.md §5.3).
+#include "chain/codec/openpgp_encrypt.h"
 
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
@@ -17,7 +17,7 @@
 #include <tuple>
 #include <vector>
 
-#include "chain/openpgp.h"
+#include "chain/codec/openpgp.h"
 #include "tests/support/gpg_home.h"
 #include "tests/support/source_tree.h"
 

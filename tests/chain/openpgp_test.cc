@@ -3,7 +3,7 @@
 // packet by packet (with OpenSSL's own CFB encryption) to reach every framing RFC 4880 allows;
 // the S2K function against a straightforward implementation; the fallback to GPGME in
 // decode_object.
-#include "chain/openpgp.h"
+#include "chain/codec/openpgp.h"
 
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
@@ -25,7 +25,7 @@
 #include <tuple>
 #include <vector>
 
-#include "chain/decode.h"
+#include "chain/codec/decode.h"
 #include "tests/support/gpg_home.h"
 #include "tests/support/source_tree.h"
 

@@ -1,7 +1,7 @@
 // What remove-older-than, remove-all-but-n-full, remove-all-inc-of-but-n-full and cleanup
 // delete (dup_main.remove_old / cleanup rules): hand-made listings, and PruneOracle, which runs
 // duplicity 0.8.22's own actions against a recording backend on random listings.
-#include "chain/prune.h"
+#include "chain/format/prune.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

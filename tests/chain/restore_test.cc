@@ -1,7 +1,8 @@
-// Restore streaming (chain/restore.h) and verify (chain/verify.h) on small hand-made chains of
-// plain volumes in a MemoryBackend: collation across sets, multivol chunks across volumes,
-// deltas, deletions, prefixes, hash mismatches, and writing to / comparing with a local tree.
-#include "chain/restore.h"
+// Restore streaming (chain/restore/restore.h) and verify (chain/restore/verify.h) on small
+// hand-made chains of plain volumes in a MemoryBackend: collation across sets, multivol chunks
+// across volumes, deltas, deletions, prefixes, hash mismatches, and writing to / comparing with a
+// local tree.
+#include "chain/restore/restore.h"
 
 #include <gtest/gtest.h>
 #include <openssl/sha.h>
@@ -12,10 +13,10 @@
 #include <map>
 
 #include "backends/memory_backend.h"
-#include "chain/manifest.h"
-#include "chain/sigtar.h"
-#include "chain/tar_writer.h"
-#include "chain/verify.h"
+#include "chain/format/manifest.h"
+#include "chain/format/sigtar.h"
+#include "chain/format/tar_writer.h"
+#include "chain/restore/verify.h"
 #include "tests/support/source_tree.h"
 #include "tests/support/temp_dir.h"
 
@@ -431,7 +432,7 @@ TEST(VerifyChecksTest, UnusableFilesNameEveryKind) {
   EXPECT_TRUE(sigs.missing.empty());
 
   // A single incremental without its signature file stays in the chain (duplicity's quirk,
-  // chain/collection.cc): its missing signature file is found by signatures_for.
+  // chain/format/collection.cc): its missing signature file is found by signatures_for.
   names.resize(5);
   auto kept = build_collection(names);
   ASSERT_TRUE(kept.has_value());

@@ -1,6 +1,6 @@
 // Tests of chain/sha1x2: the SHA-NI S2K SHA1 against OpenSSL's SHA1 over the same repeated
 // salt||passphrase (with the zero octet in front for the second context).
-#include "chain/sha1x2.h"
+#include "chain/codec/sha1x2.h"
 
 #include <fmt/core.h>
 #include <gtest/gtest.h>

@@ -1,6 +1,6 @@
 // Signatures and deltas: byte-identical signatures to duplicity's own librsync module, deltas
 // that librsync's patch turns back into the new data, whatever the pieces fed in.
-#include "chain/signature.h"
+#include "chain/format/signature.h"
 
 #include <gtest/gtest.h>
 
@@ -51,7 +51,7 @@ TEST(SignatureTest, BlockLengthRule) {
 }
 
 TEST(SignatureTest, LayoutOfKnownSizes) {
-  // FORMAT.md §4.2: 200 000 bytes -> 391 blocks of 512, 4704 bytes; empty -> 12-byte header.
+  // docs/format.md §4.2: 200 000 bytes -> 391 blocks of 512, 4704 bytes; empty -> 12-byte header.
   std::string sig = signature_of(test::pseudo_random_bytes(200000, 1));
   EXPECT_EQ(sig.size(), 4704u);
   EXPECT_EQ(sig.substr(0, 4), std::string("rs\x01\x36", 4));
@@ -115,7 +115,7 @@ TEST(SignatureTest, DeltaRoundTripsThroughLibrsyncPatch) {
 }
 
 TEST(SignatureTest, MetadataOnlyChangeIsOneCopy) {
-  // FORMAT.md §3.6: after chmod, a 10-byte file's delta is magic, COPY 0 10, END.
+  // docs/format.md §3.6: after chmod, a 10-byte file's delta is magic, COPY 0 10, END.
   std::string data = "0123456789";
   std::string delta = delta_of(data, data);
   EXPECT_EQ(delta, std::string("rs\x02\x36\x45\x00\x0a\x00", 8));

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "chain/sigtar.h"
-#include "chain/tar_writer.h"
+#include "chain/format/sigtar.h"
+#include "chain/format/tar_writer.h"
 #include "tests/support/process.h"
 
 namespace dupfs::chain {

@@ -1,7 +1,7 @@
 // File selection (duplicity's --include/--exclude rules and globs) and the source walk.
 // The expectations follow duplicity 0.8.22's selection.py and globmatch.py; the integration test
 // tests/integration/selection_test.cc checks the same against the real duplicity.
-#include "chain/source_walk.h"
+#include "chain/backup/source_walk.h"
 
 #include <fcntl.h>
 #include <gmock/gmock.h>

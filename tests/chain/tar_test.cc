@@ -1,6 +1,6 @@
 // Tests for the streaming tar parser: hand-built headers for the corner cases, and real archives
 // written by Python's tarfile and GNU tar, cross-checked against Python's own reading of them.
-#include "chain/tar.h"
+#include "chain/format/tar.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

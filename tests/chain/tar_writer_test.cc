@@ -1,7 +1,7 @@
 // The tar writer against Python's own tarfile (the interpreter duplicity runs on): headers are
 // byte-identical for every kind of member and every PAX case, and archives made of them read
-// back with chain/tar.h, Python's tarfile and GNU tar.
-#include "chain/tar_writer.h"
+// back with chain/format/tar.h, Python's tarfile and GNU tar.
+#include "chain/format/tar_writer.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,6 +1,6 @@
 // BlockCache and VolumeStore over in-memory storage: budgets, pinning, restarts of evicted
 // passes, damage, transient storage errors, concurrent readers.
-#include "chain/volume_store.h"
+#include "chain/read/volume_store.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 
 #include "backends/faulty_backend.h"
 #include "backends/memory_backend.h"
-#include "chain/block_cache.h"
+#include "chain/read/block_cache.h"
 #include "tests/support/gpg_home.h"
 #include "tests/support/process.h"
 #include "tests/support/source_tree.h"

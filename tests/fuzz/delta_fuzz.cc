@@ -1,4 +1,4 @@
-// librsync deltas: our parse_delta (chain/file_version.h, what the mount and restore use) and
+// librsync deltas: our parse_delta (chain/format/delta.h, what the mount and restore use) and
 // librsync's own patch (apply_delta). Input: a 2-byte little-endian basis length n, then the
 // basis (n bytes, or what there is), then the delta. Where both succeed they must produce the
 // same file; deltas that copy past the basis or announce absurd lengths must fail cleanly.
@@ -8,8 +8,8 @@
 #include <cstring>
 #include <limits>
 
-#include "chain/file_version.h"
-#include "chain/signature.h"
+#include "chain/format/delta.h"
+#include "chain/format/signature.h"
 #include "fuzz_util.h"
 
 using namespace dupfs::chain;

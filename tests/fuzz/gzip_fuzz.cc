@@ -5,8 +5,8 @@
 #include <cstdint>
 
 #include "backends/memory_backend.h"
-#include "chain/decode.h"
-#include "chain/inflate.h"
+#include "chain/codec/decode.h"
+#include "chain/codec/inflate.h"
 #include "fuzz_util.h"
 
 using namespace dupfs::chain;

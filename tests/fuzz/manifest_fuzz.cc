@@ -3,7 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "chain/manifest.h"
+#include "chain/format/manifest.h"
 #include "fuzz_util.h"
 
 using namespace dupfs::chain;

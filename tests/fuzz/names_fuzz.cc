@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "chain/names.h"
+#include "chain/format/names.h"
 #include "fuzz_util.h"
 
 using namespace dupfs::chain;

@@ -1,5 +1,5 @@
-// OpenPGP framing: SymmetricDecryptor (chain/openpgp.cc), fed whole and in small pieces, in two
-// modes:
+// OpenPGP framing: SymmetricDecryptor (chain/codec/openpgp.cc), fed whole and in small pieces, in
+// two modes:
 //   - a stored message as duplicity's gpg writes it, with the passphrase the seeds were made
 //     with ("fuzz"). CFB lets bit flips in the ciphertext reach the packets inside before the
 //     MDC check fails. Keys derived by the S2K are cached by the decryptor, so seeds cost one
@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <string>
 
-#include "chain/openpgp.h"
+#include "chain/codec/openpgp.h"
 #include "fuzz_util.h"
 
 using namespace dupfs::chain;

@@ -3,7 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "chain/sigtar.h"
+#include "chain/format/sigtar.h"
 #include "fuzz_util.h"
 
 using namespace dupfs::chain;

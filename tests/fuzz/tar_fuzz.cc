@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <string>
 
-#include "chain/difftar.h"
-#include "chain/tar.h"
+#include "chain/format/difftar.h"
+#include "chain/format/tar.h"
 #include "fuzz_util.h"
 
 using namespace dupfs::chain;

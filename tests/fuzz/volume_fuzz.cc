@@ -11,9 +11,9 @@
 #include <string>
 
 #include "backends/memory_backend.h"
-#include "chain/block_cache.h"
-#include "chain/file_version.h"
-#include "chain/volume_store.h"
+#include "chain/read/block_cache.h"
+#include "chain/read/file_version.h"
+#include "chain/read/volume_store.h"
 #include "fuzz_util.h"
 
 using namespace dupfs::chain;

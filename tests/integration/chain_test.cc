@@ -31,8 +31,8 @@
 #include <thread>
 #include <vector>
 
-#include "chain/archive.h"
-#include "chain/names.h"
+#include "chain/format/names.h"
+#include "chain/read/archive.h"
 #include "tests/integration/mounted.h"
 #include "tests/support/duplicity.h"
 #include "tests/support/gpg_home.h"

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "chain/names.h"
+#include "chain/format/names.h"
 #include "tests/support/duplicity.h"
 #include "tests/support/gpg_home.h"
 #include "tests/support/process.h"

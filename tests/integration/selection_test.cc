@@ -37,8 +37,8 @@
 #include <string>
 #include <vector>
 
-#include "chain/index.h"
-#include "chain/source_walk.h"
+#include "chain/backup/source_walk.h"
+#include "chain/format/index.h"
 #include "tests/support/duplicity.h"
 #include "tests/support/process.h"
 #include "tests/support/source_tree.h"

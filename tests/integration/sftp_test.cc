@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include "chain/names.h"
+#include "chain/format/names.h"
 #include "tests/integration/mounted.h"
 #include "tests/support/duplicity.h"
 #include "tests/support/gpg_home.h"

@@ -12,7 +12,7 @@
 #include <memory>
 #include <system_error>
 
-#include "backends/fd.h"
+#include "backends/base/fd.h"
 
 namespace dupfs::test {
 namespace {

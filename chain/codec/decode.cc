@@ -1,0 +1,605 @@
+// Streaming decoders for stored objects. Every codec reads the object in kReadPieceSize pieces
+// through Backend::read_range and hands decoded bytes to the sink in bounded pieces, so memory
+// use does not depend on the object's size.
+//
+// GnuPG: with a passphrase, messages encrypted with a passphrase only (what duplicity writes with
+// symmetric encryption) are decrypted in process by SymmetricDecryptor (chain/codec/openpgp.h);
+// whatever it reports as unsupported, before any output, is decrypted again from the start by
+// GPGME, as is everything when there is no passphrase.
+//
+// GPGME: one context per call (calls from many threads run in parallel, each with its own gpg
+// process), loopback pinentry with a passphrase callback, and the "no-symkey-cache" flag so
+// that the passphrase the user gave is the one checked, never one gpg-agent remembered from an
+// earlier decryption.
+#include "chain/codec/decode.h"
+
+#include <fcntl.h>
+#include <gpgme.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+
+#include "chain/codec/inflate.h"
+#include "chain/codec/openpgp.h"
+
+namespace dupfs::chain {
+namespace {
+
+// How much is asked of storage at a time.
+constexpr size_t kReadPieceSize = size_t{1} << 20;
+// Upper bound of one piece handed to a sink by the gzip and gpg decoders.
+constexpr size_t kSinkPieceSize = size_t{256} << 10;
+// A passphrase callback asked more often than this within one decryption is refused, so a
+// message encrypted to several keys cannot make us loop.
+constexpr int kMaxPassphraseRequests = 8;
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+// Collects small writes into pieces of up to kSinkPieceSize before passing them on. Decrypted
+// bytes pass through it, so it wipes its buffer when done.
+class SinkBuffer {
+ public:
+  explicit SinkBuffer(const ByteSink& sink) : sink_(sink) { buffer_.reserve(kSinkPieceSize); }
+  ~SinkBuffer() { OPENSSL_cleanse(buffer_.data(), buffer_.capacity()); }
+  SinkBuffer(const SinkBuffer&) = delete;
+  SinkBuffer& operator=(const SinkBuffer&) = delete;
+
+  Status append(std::string_view data) {
+    while (!data.empty()) {
+      size_t n = std::min(data.size(), kSinkPieceSize - buffer_.size());
+      buffer_.append(data.substr(0, n));
+      data.remove_prefix(n);
+      if (buffer_.size() == kSinkPieceSize) {
+        if (auto s = flush(); !s) return s;
+      }
+    }
+    return {};
+  }
+
+  Status flush() {
+    if (buffer_.empty()) return {};
+    Status s = sink_(buffer_);
+    // clear() keeps the capacity, so the bytes stay until overwritten or wiped at the end.
+    buffer_.clear();
+    return s;
+  }
+
+ private:
+  const ByteSink& sink_;
+  std::string buffer_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Plain
+
+Status decode_plain(const Backend& backend, const std::string& name, const ByteSink& sink) {
+  for (uint64_t offset = 0;;) {
+    auto piece = backend.read_range(name, offset, kReadPieceSize);
+    if (!piece) return std::unexpected(std::move(piece.error()));
+    if (!piece->empty()) {
+      if (auto s = sink(*piece); !s) return s;
+    }
+    // A short piece means the end of the object (Backend::read_range contract).
+    if (piece->size() < kReadPieceSize) return {};
+    offset += piece->size();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// gzip
+
+Status decode_gzip(const Backend& backend, const std::string& name, const ByteSink& sink) {
+  Inflater inflater(Inflater::Format::kGzip);
+  uint64_t offset = 0;
+  bool in_member = false;     // inside a gzip member (header seen or expected)
+  bool member_ended = false;  // at least one member was complete
+  for (;;) {
+    auto piece = backend.read_range(name, offset, kReadPieceSize);
+    if (!piece) return std::unexpected(std::move(piece.error()));
+    offset += piece->size();
+    const bool input_done = piece->size() < kReadPieceSize;
+    std::string_view in = *piece;
+    while (!in.empty()) {
+      if (!in_member) {
+        // Like Python's GzipFile, accept zero padding after a member.
+        if (member_ended) {
+          while (!in.empty() && in.front() == 0) in.remove_prefix(1);
+          if (in.empty()) break;
+        }
+        in_member = true;
+      }
+      bool sink_failed = false;  // the sink's errors pass unchanged
+      auto consumed = inflater.feed(in, [&](std::string_view out) {
+        auto s = sink(out);
+        if (!s) sink_failed = true;
+        return s;
+      });
+      if (!consumed) {
+        if (sink_failed || consumed.error().kind != ErrorKind::kCorruption)
+          return std::unexpected(consumed.error());
+        return error(ErrorKind::kCorruption, "{}: damaged gzip data ({})", name,
+                     consumed.error().message);
+      }
+      in.remove_prefix(*consumed);
+      if (inflater.finished()) {
+        // Concatenated members are one stream (gzip(1) and Python agree).
+        in_member = false;
+        member_ended = true;
+        inflater.reset();
+      }
+    }
+    if (input_done) {
+      if (in_member) return error(ErrorKind::kCorruption, "{}: truncated gzip data", name);
+      if (!member_ended) return error(ErrorKind::kCorruption, "{}: empty, not gzip data", name);
+      return {};
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GnuPG through GPGME
+
+void init_gpgme() {
+  static std::once_flag once;
+  // gpgme_check_version also initialises the library's subsystems and sets SIGPIPE to be
+  // ignored (a dying gpg must not kill us).
+  std::call_once(once, [] { gpgme_check_version(nullptr); });
+}
+
+std::string gpgme_message(gpgme_error_t err) {
+  char buffer[256];
+  if (gpgme_strerror_r(err, buffer, sizeof buffer) != 0) {
+    return fmt::format("gpgme error {}", static_cast<unsigned>(gpgme_err_code(err)));
+  }
+  std::string message(buffer);
+  if (!message.empty()) message[0] = static_cast<char>(std::tolower(message[0]));
+  return message;
+}
+
+// The ciphertext, read from storage in pieces as gpg asks for it.
+struct GpgInput {
+  GpgInput(const Backend& b, const std::string& n) : backend(b), name(n) {}
+
+  const Backend& backend;
+  const std::string& name;
+  std::string piece;          // the last piece read
+  size_t piece_pos = 0;       // next byte to hand out of `piece`
+  uint64_t piece_offset = 0;  // offset of `piece` in the object
+  bool at_end = false;        // `piece` was short: nothing after it
+  std::optional<Error> error;
+  std::exception_ptr exception;
+
+  uint64_t position() const { return piece_offset + piece_pos; }
+};
+
+ssize_t gpg_input_read(void* handle, void* buffer, size_t size) {
+  auto* in = static_cast<GpgInput*>(handle);
+  try {
+    if (in->piece_pos == in->piece.size()) {
+      if (in->at_end) return 0;
+      uint64_t offset = in->position();
+      auto piece = in->backend.read_range(in->name, offset, kReadPieceSize);
+      if (!piece) {
+        in->error = std::move(piece.error());
+        errno = EIO;
+        return -1;
+      }
+      in->piece = std::move(*piece);
+      in->piece_offset = offset;
+      in->piece_pos = 0;
+      in->at_end = in->piece.size() < kReadPieceSize;
+      if (in->piece.empty()) return 0;
+    }
+    size_t n = std::min(size, in->piece.size() - in->piece_pos);
+    std::memcpy(buffer, in->piece.data() + in->piece_pos, n);
+    in->piece_pos += n;
+    return static_cast<ssize_t>(n);
+  } catch (...) {
+    in->exception = std::current_exception();
+    errno = EIO;
+    return -1;
+  }
+}
+
+off_t gpg_input_seek(void* handle, off_t offset, int whence) {
+  auto* in = static_cast<GpgInput*>(handle);
+  try {
+    int64_t base = 0;
+    switch (whence) {
+      case SEEK_SET:
+        break;
+      case SEEK_CUR:
+        base = static_cast<int64_t>(in->position());
+        break;
+      case SEEK_END: {
+        auto size = in->backend.size(in->name);
+        if (!size) {
+          in->error = std::move(size.error());
+          errno = EIO;
+          return -1;
+        }
+        base = static_cast<int64_t>(*size);
+        break;
+      }
+      default:
+        errno = EINVAL;
+        return -1;
+    }
+    int64_t target = base + static_cast<int64_t>(offset);
+    if (target < 0) {
+      errno = EINVAL;
+      return -1;
+    }
+    auto t = static_cast<uint64_t>(target);
+    if (t >= in->piece_offset && t <= in->piece_offset + in->piece.size()) {
+      in->piece_pos = static_cast<size_t>(t - in->piece_offset);
+    } else {
+      in->piece.clear();
+      in->piece_offset = t;
+      in->piece_pos = 0;
+      in->at_end = false;
+    }
+    return static_cast<off_t>(t);
+  } catch (...) {
+    in->exception = std::current_exception();
+    errno = EIO;
+    return -1;
+  }
+}
+
+// The plaintext, handed to the caller's sink.
+struct GpgOutput {
+  explicit GpgOutput(const ByteSink& sink) : buffer(sink) {}
+
+  SinkBuffer buffer;
+  std::optional<Error> error;
+  std::exception_ptr exception;
+};
+
+struct PassphraseState {
+  const Credentials& credentials;
+  int requests = 0;
+  bool missing = false;  // asked, but no passphrase was given
+  bool bad = false;      // gpg said the passphrase we gave was wrong
+  bool too_many = false;
+};
+
+gpgme_error_t passphrase_callback(void* hook, const char* /*uid_hint*/,
+                                  const char* /*passphrase_info*/, int prev_was_bad, int fd) {
+  auto* state = static_cast<PassphraseState*>(hook);
+  ++state->requests;
+  if (prev_was_bad) {
+    // Never retry: the same passphrase would fail again, and there is no one to ask.
+    state->bad = true;
+    return gpgme_error(GPG_ERR_BAD_PASSPHRASE);
+  }
+  if (!state->credentials.passphrase) {
+    state->missing = true;
+    return gpgme_error(GPG_ERR_NO_PASSPHRASE);
+  }
+  if (state->requests > kMaxPassphraseRequests) {
+    state->too_many = true;
+    return gpgme_error(GPG_ERR_CANCELED);
+  }
+  // Written straight from the caller's string: no copy of the passphrase to wipe.
+  const std::string& passphrase = *state->credentials.passphrase;
+  if (gpgme_io_writen(fd, passphrase.data(), passphrase.size()) != 0 ||
+      gpgme_io_writen(fd, "\n", 1) != 0) {
+    return gpgme_error_from_syserror();
+  }
+  return 0;
+}
+
+struct ContextDeleter {
+  void operator()(gpgme_ctx_t ctx) const { gpgme_release(ctx); }
+};
+struct DataDeleter {
+  void operator()(gpgme_data_t data) const { gpgme_data_release(data); }
+};
+using Context = std::unique_ptr<std::remove_pointer_t<gpgme_ctx_t>, ContextDeleter>;
+using Data = std::unique_ptr<std::remove_pointer_t<gpgme_data_t>, DataDeleter>;
+
+// Key ids the message was encrypted to (for "no secret key" messages).
+std::string recipient_key_ids(gpgme_decrypt_result_t result) {
+  std::string ids;
+  if (result == nullptr) return ids;
+  for (gpgme_recipient_t r = result->recipients; r != nullptr; r = r->next) {
+    if (r->keyid == nullptr) continue;
+    if (!ids.empty()) ids += ", ";
+    ids += r->keyid;
+  }
+  return ids;
+}
+
+// Turns a failed gpgme_op_decrypt into an Error (the caller has already handled storage and
+// sink errors). Observed with gpgme 1.18 and gpg 2.2.40 (loopback, no-symkey-cache):
+//   wrong symmetric passphrase      GPG_ERR_BAD_PASSPHRASE (the callback is asked once, never
+//                                   with prev_was_bad)
+//   wrong secret-key passphrase     GPG_ERR_BAD_PASSPHRASE (source gpg-agent)
+//   no passphrase (callback fails)  the callback's own GPG_ERR_NO_PASSPHRASE
+//   no secret key                   GPG_ERR_NO_SECKEY, also as each recipient's status
+//   flipped byte, bad MDC, truncation  GPG_ERR_DECRYPT_FAILED
+//   not OpenPGP, empty              GPG_ERR_NO_DATA
+Error decrypt_error(const std::string& name, gpgme_error_t err, gpgme_decrypt_result_t result,
+                    const PassphraseState& passphrase) {
+  const auto auth = [&](std::string why) {
+    return Error{ErrorKind::kAuth, fmt::format("cannot decrypt {}: {}", name, why)};
+  };
+  if (passphrase.missing) return auth("no passphrase given");
+  if (passphrase.too_many) return auth("too many passphrase requests");
+  gpgme_err_code_t code = gpgme_err_code(err);
+  switch (code) {
+    case GPG_ERR_BAD_PASSPHRASE:
+      return auth("bad passphrase");
+    case GPG_ERR_NO_PASSPHRASE:
+      return auth("no passphrase given");
+    case GPG_ERR_NO_SECKEY: {
+      std::string ids = recipient_key_ids(result);
+      return auth(ids.empty() ? std::string("no secret key")
+                              : fmt::format("no secret key (encrypted to {})", ids));
+    }
+    default:
+      break;
+  }
+  if (passphrase.bad) return auth("bad passphrase");
+  if (result != nullptr && result->unsupported_algorithm != nullptr) {
+    return Error{ErrorKind::kUnsupported, fmt::format("cannot decrypt {}: unsupported algorithm {}",
+                                                      name, result->unsupported_algorithm)};
+  }
+  if (result != nullptr && result->legacy_cipher_nomdc) {
+    return Error{ErrorKind::kUnsupported,
+                 fmt::format("cannot decrypt {}: no integrity protection (legacy data without "
+                             "MDC)",
+                             name)};
+  }
+  switch (code) {
+    case GPG_ERR_INV_ENGINE:
+    case GPG_ERR_ENGINE_TOO_OLD:
+    case GPG_ERR_NOT_SUPPORTED:
+      return Error{ErrorKind::kUnsupported,
+                   fmt::format("cannot decrypt {}: gpg: {}", name, gpgme_message(err))};
+    case GPG_ERR_ENOMEM:
+      return Error{ErrorKind::kIoError,
+                   fmt::format("cannot decrypt {}: {}", name, gpgme_message(err))};
+    case GPG_ERR_NO_DATA:
+      return Error{ErrorKind::kCorruption,
+                   fmt::format("cannot decrypt {}: not OpenPGP data", name)};
+    default:
+      // GPG_ERR_DECRYPT_FAILED (bad MDC, damaged packets), GPG_ERR_BAD_DATA,
+      // GPG_ERR_INV_PACKET, truncation...
+      return Error{ErrorKind::kCorruption,
+                   fmt::format("cannot decrypt {}: damaged data ({})", name, gpgme_message(err))};
+  }
+}
+
+// Decrypts in process. nullopt: the message needs gpg, and nothing reached the sink.
+std::optional<Status> decode_gpg_symmetric(const Backend& backend, const std::string& name,
+                                           const std::string& passphrase, const ByteSink& sink) {
+  SymmetricDecryptor decryptor(passphrase, std::cref(sink), name);
+  for (uint64_t offset = 0;;) {
+    auto piece = backend.read_range(name, offset, kReadPieceSize);
+    if (!piece) return std::unexpected(std::move(piece.error()));
+    // A short piece means the end of the object (Backend::read_range contract).
+    const bool last = piece->size() < kReadPieceSize;
+    Status s = decryptor.feed(*piece);
+    if (s && last) s = decryptor.finish();
+    if (!s) {
+      if (s.error().kind == ErrorKind::kUnsupported && !decryptor.produced_output()) {
+        return std::nullopt;
+      }
+      return s;
+    }
+    if (last) return s;
+    offset += piece->size();
+  }
+}
+
+Status decode_gpg_gpgme(const Backend& backend, const std::string& name,
+                        const Credentials& credentials, const ByteSink& sink) {
+  init_gpgme();
+  const auto setup_error = [&](const char* what, gpgme_error_t err) {
+    return error(ErrorKind::kIoError, "cannot decrypt {}: {}: {}", name, what, gpgme_message(err));
+  };
+
+  gpgme_ctx_t raw_ctx = nullptr;
+  if (gpgme_error_t err = gpgme_new(&raw_ctx)) return setup_error("gpgme_new", err);
+  Context ctx(raw_ctx);
+  if (gpgme_error_t err = gpgme_set_protocol(ctx.get(), GPGME_PROTOCOL_OpenPGP)) {
+    return setup_error("OpenPGP protocol", err);
+  }
+  if (!credentials.gnupg_home.empty()) {
+    if (gpgme_error_t err = gpgme_ctx_set_engine_info(ctx.get(), GPGME_PROTOCOL_OpenPGP, nullptr,
+                                                      credentials.gnupg_home.c_str())) {
+      return setup_error("GnuPG home directory", err);
+    }
+  }
+  if (gpgme_error_t err = gpgme_set_pinentry_mode(ctx.get(), GPGME_PINENTRY_MODE_LOOPBACK)) {
+    return setup_error("loopback pinentry", err);
+  }
+  if (gpgme_error_t err = gpgme_set_ctx_flag(ctx.get(), "no-symkey-cache", "1")) {
+    return setup_error("no-symkey-cache", err);
+  }
+  PassphraseState passphrase{credentials};
+  gpgme_set_passphrase_cb(ctx.get(), &passphrase_callback, &passphrase);
+
+  GpgInput input(backend, name);
+  gpgme_data_cbs input_cbs{&gpg_input_read, nullptr, &gpg_input_seek, nullptr};
+  gpgme_data_t raw_data = nullptr;
+  if (gpgme_error_t err = gpgme_data_new_from_cbs(&raw_data, &input_cbs, &input)) {
+    return setup_error("input", err);
+  }
+  Data cipher(raw_data);
+
+  // gpg's output goes through a pipe read here in large pieces by a second thread: GPGME's
+  // callback data objects move it in 4 KiB reads with a poll each. If the sink fails, the
+  // read end is closed, so gpg stops with EPIPE instead of decrypting the rest.
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    return error(ErrorKind::kIoError, "cannot decrypt {}: pipe: {}", name, std::strerror(errno));
+  }
+  ::fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
+  GpgOutput output(sink);
+  if (gpgme_error_t err = gpgme_data_new_from_fd(&raw_data, fds[1])) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return setup_error("output", err);
+  }
+  Data plain(raw_data);
+  std::thread reader([&output, read_fd = fds[0]] {
+    std::string buf(kSinkPieceSize, '\0');
+    for (;;) {
+      ssize_t n = ::read(read_fd, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      try {
+        auto s = output.buffer.append(std::string_view(buf.data(), static_cast<size_t>(n)));
+        if (!s) {
+          output.error = std::move(s.error());
+          break;
+        }
+      } catch (...) {
+        output.exception = std::current_exception();
+        break;
+      }
+    }
+    ::close(read_fd);  // a writer still writing gets EPIPE
+    OPENSSL_cleanse(buf.data(), buf.size());
+  });
+
+  gpgme_error_t err = gpgme_op_decrypt(ctx.get(), cipher.get(), plain.get());
+  ::close(fds[1]);
+  reader.join();
+
+  if (input.exception) std::rethrow_exception(input.exception);
+  if (output.exception) std::rethrow_exception(output.exception);
+  // Our own errors first: gpg only saw a failed read or write.
+  if (output.error) return std::unexpected(std::move(*output.error));
+  if (input.error) return std::unexpected(std::move(*input.error));
+  if (err) {
+    return std::unexpected(
+        decrypt_error(name, err, gpgme_op_decrypt_result(ctx.get()), passphrase));
+  }
+  return output.buffer.flush();
+}
+
+Status decode_gpg(const Backend& backend, const std::string& name, const Credentials& credentials,
+                  const ByteSink& sink) {
+  if (credentials.passphrase) {
+    if (auto s = decode_gpg_symmetric(backend, name, *credentials.passphrase, sink)) return *s;
+  }
+  return decode_gpg_gpgme(backend, name, credentials, sink);
+}
+
+}  // namespace
+
+Codec codec_for_name(std::string_view name) {
+  if (ends_with(name, ".gpg") || ends_with(name, ".g")) return Codec::kGpg;
+  if (ends_with(name, "gz") || ends_with(name, ".z")) return Codec::kGzip;
+  return Codec::kPlain;
+}
+
+Status decode_object(const Backend& backend, const std::string& name,
+                     const Credentials& credentials, const ByteSink& sink) {
+  switch (codec_for_name(name)) {
+    case Codec::kGpg:
+      return decode_gpg(backend, name, credentials, sink);
+    case Codec::kGzip:
+      return decode_gzip(backend, name, sink);
+    case Codec::kPlain:
+      return decode_plain(backend, name, sink);
+  }
+  return error(ErrorKind::kInvalidArgument, "{}: unknown codec", name);
+}
+
+Result<std::string> decode_object_to_string(const Backend& backend, const std::string& name,
+                                            const Credentials& credentials) {
+  std::string out;
+  auto s = decode_object(backend, name, credentials, [&](std::string_view piece) -> Status {
+    out.append(piece);
+    return {};
+  });
+  if (!s) {
+    OPENSSL_cleanse(out.data(), out.size());
+    return std::unexpected(std::move(s.error()));
+  }
+  return out;
+}
+
+Result<std::string> sha1_of_object(const Backend& backend, const std::string& name) {
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha1(), nullptr) != 1) {
+    return error(ErrorKind::kIoError, "{}: cannot initialise SHA1", name);
+  }
+  for (uint64_t offset = 0;;) {
+    auto piece = backend.read_range(name, offset, kReadPieceSize);
+    if (!piece) return std::unexpected(std::move(piece.error()));
+    if (EVP_DigestUpdate(ctx.get(), piece->data(), piece->size()) != 1) {
+      return error(ErrorKind::kIoError, "{}: SHA1 failed", name);
+    }
+    if (piece->size() < kReadPieceSize) break;
+    offset += piece->size();
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_DigestFinal_ex(ctx.get(), digest, &length) != 1) {
+    return error(ErrorKind::kIoError, "{}: SHA1 failed", name);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(length * 2);
+  for (unsigned int i = 0; i < length; ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 0xf];
+  }
+  return hex;
+}
+
+std::string gzip_compress(std::string_view data, int level) {
+  level = std::clamp(level, Z_DEFAULT_COMPRESSION, Z_BEST_COMPRESSION);
+  z_stream zs{};
+  // 15 + 16: gzip header and trailer. Only fails for a bad level or no memory.
+  if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    throw std::bad_alloc();
+  }
+  std::unique_ptr<z_stream, decltype(&deflateEnd)> guard(&zs, &deflateEnd);
+  std::string out;
+  out.resize(deflateBound(&zs, static_cast<uLong>(std::min<size_t>(data.size(), 1u << 30))) + 64);
+  size_t written = 0;
+  // zlib counts in uInt: feed at most 1 GiB at a time.
+  constexpr size_t kMaxChunk = size_t{1} << 30;
+  int rc = Z_OK;
+  do {
+    size_t chunk = std::min(data.size(), kMaxChunk);
+    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    zs.avail_in = static_cast<uInt>(chunk);
+    data.remove_prefix(chunk);
+    int flush = data.empty() ? Z_FINISH : Z_NO_FLUSH;
+    do {
+      if (written == out.size()) out.resize(out.size() * 2);
+      size_t room = std::min(out.size() - written, kMaxChunk);
+      zs.next_out = reinterpret_cast<Bytef*>(out.data() + written);
+      zs.avail_out = static_cast<uInt>(room);
+      rc = deflate(&zs, flush);
+      written += room - zs.avail_out;
+    } while (zs.avail_out == 0 || (flush == Z_FINISH && rc != Z_STREAM_END));
+  } while (rc != Z_STREAM_END);
+  out.resize(written);
+  return out;
+}
+
+}  // namespace dupfs::chain

@@ -1,0 +1,49 @@
+// Decoding stored objects: OpenPGP (passphrase-encrypted messages in process, see openpgp.h;
+// anything else, e.g. public-key messages, through GPGME), gzip (ISA-L, see inflate.h) or
+// plain, chosen per object from its name's suffix (docs/format.md §1.3). Decrypted bytes only ever
+// go to memory.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "backends/backend.h"
+#include "backends/base/byte_sink.h"
+#include "backends/base/error.h"
+
+namespace dupfs::chain {
+
+enum class Codec { kPlain, kGzip, kGpg };
+
+// ".gpg"/".g" -> kGpg, ending in "gz" or ".z" -> kGzip, else kPlain.
+Codec codec_for_name(std::string_view name);
+
+// What decryption needs. The passphrase is used for symmetric decryption and as the secret
+// key's passphrase; it never leaves this process except to gpg through GPGME's loopback
+// pinentry. Keys derived from it are cached in this process's memory only. gnupg_home empty
+// means GNUPGHOME or ~/.gnupg.
+struct Credentials {
+  std::optional<std::string> passphrase;
+  std::string gnupg_home;
+};
+
+// Streams the stored object through its codec into `sink`, reading it from storage in pieces.
+// kAuth for a wrong passphrase or a missing secret key, kCorruption for damaged data (bad
+// packet, MDC or CRC failure, truncation), kNotFound / kIoError from storage.
+Status decode_object(const Backend& backend, const std::string& name,
+                     const Credentials& credentials, const ByteSink& sink);
+
+// The whole decoded object (for manifests and signature files).
+Result<std::string> decode_object_to_string(const Backend& backend, const std::string& name,
+                                            const Credentials& credentials);
+
+// Lowercase hex SHA1 of the stored bytes of an object, read in pieces.
+Result<std::string> sha1_of_object(const Backend& backend, const std::string& name);
+
+// gzip-compresses `data` as one member (for the cache of signature files).
+std::string gzip_compress(std::string_view data, int level = 6);
+
+}  // namespace dupfs::chain

@@ -1,0 +1,366 @@
+#include "chain/read/archive.h"
+
+#include <sys/stat.h>
+
+#include <cstring>
+#include <ctime>
+#include <future>
+#include <map>
+#include <semaphore>
+
+#include "backends/base/log.h"
+#include "backends/file_backend.h"
+
+namespace dupfs::chain {
+namespace {
+
+// Where a metadata file lives in the local cache: manifests plain, signatures gzipped, as
+// duplicity keeps them.
+std::string cache_name(const std::string& remote_name, const ParsedName& parsed) {
+  std::string_view word = parsed.manifest ? "manifest" : "sigtar";
+  auto pos = remote_name.rfind(word);
+  std::string base = remote_name.substr(0, pos + word.size());
+  return parsed.manifest ? base : base + ".gz";
+}
+
+Status make_dirs(const std::string& path) {
+  std::string cur;
+  for (size_t i = 0; i <= path.size(); ++i) {
+    if (i == path.size() || (path[i] == '/' && i > 0)) {
+      cur = path.substr(0, i);
+      if (::mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST) {
+        return error(ErrorKind::kIoError, "cannot create {}: {}", cur, std::strerror(errno));
+      }
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+// Fetches manifests and signature files: from the local metadata cache when present, else from
+// storage, caching what it decoded. Thread-safe.
+class Archive::MetadataFetcher {
+ public:
+  MetadataFetcher(std::shared_ptr<const Backend> backend, const ArchiveOptions& options)
+      : backend_(std::move(backend)),
+        credentials_(options.credentials),
+        prefixes_(options.prefixes) {
+    if (!options.archive_dir.empty()) cache_ = std::make_unique<FileBackend>(options.archive_dir);
+  }
+
+  // The decoded bytes of a manifest or signature file; from storage when `remote` is set even
+  // if a cached copy exists.
+  Result<std::string> fetch(const std::string& name, bool remote) const {
+    auto parsed = parse_name(name, prefixes_);
+    if (!parsed) return error(ErrorKind::kInvalidArgument, "not a duplicity file: {}", name);
+    std::string local = cache_name(name, *parsed);
+    if (cache_ && !remote) {
+      if (auto cached = decode_object_to_string(*cache_, local, {}); cached) return cached;
+    }
+    auto data = decode_object_to_string(*backend_, name, credentials_);
+    if (!data) return data;
+    if (cache_) {
+      std::string stored = parsed->manifest ? *data : gzip_compress(*data, 1);
+      if (auto st = cache_->write(local, stored); !st && st.error().kind != ErrorKind::kExists) {
+        log_warning("cannot cache {}: {}", local, st.error().message);
+      }
+    }
+    return data;
+  }
+
+ private:
+  std::shared_ptr<const Backend> backend_;
+  Credentials credentials_;
+  NamePrefixes prefixes_;
+  std::unique_ptr<FileBackend> cache_;
+};
+
+namespace {
+
+// The name a volume of `set` would have, from the name of another of its volumes.
+std::string expected_volume_name(const BackupSet& set, int number) {
+  std::string label = fmt::format("volume {} of {}", number, set.manifest_name);
+  if (set.volumes.empty()) return label;
+  const auto& [some, name] = *set.volumes.begin();
+  std::string from = fmt::format(".vol{}.", some);
+  auto pos = name.find(from);
+  if (pos == std::string::npos) return label;
+  return name.substr(0, pos) + fmt::format(".vol{}.", number) + name.substr(pos + from.size());
+}
+
+}  // namespace
+
+std::string snapshot_dir_name(int64_t time) {
+  std::time_t t = time;
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
+                                               ArchiveOptions options) {
+  auto names = backend->list();
+  if (!names) {
+    return error(names.error().kind, "cannot read backup location {}: {}", backend->describe(),
+                 names.error().message);
+  }
+  auto collection = build_collection(*names, options.prefixes);
+  if (!collection) return std::unexpected(collection.error());
+  if (collection->chains.empty()) {
+    return error(ErrorKind::kNotFound, "no complete duplicity backup set found at {}",
+                 backend->describe());
+  }
+  for (const auto& w : collection->warnings) log_warning("{}", w);
+  for (const auto& s : collection->incomplete) {
+    log_warning("ignoring incomplete backup set {} (no manifest)", format_name_time(s.end_time));
+  }
+  for (const auto& s : collection->orphaned) {
+    log_warning("ignoring orphaned incremental set {} (it extends no chain)",
+                format_name_time(s.end_time));
+  }
+  if (!options.archive_dir.empty()) {
+    if (auto st = make_dirs(options.archive_dir); !st) return std::unexpected(st.error());
+    if (options.store.catalog_dir.empty()) options.store.catalog_dir = options.archive_dir;
+  }
+
+  // Every signature file of every chain and the newest manifest, fetched in parallel (each
+  // decryption costs a key derivation; see PERFORMANCE.md). The other manifests are read when
+  // a file of their set is first read.
+  std::map<int64_t, const SignatureChain*> sig_chain_of;  // full set time -> its signatures
+  for (const auto& sc : collection->sig_chains) sig_chain_of[sc.start_time] = &sc;
+  // The credentials are always checked against storage, even when everything else comes from
+  // the cache: the newest manifest is decrypted from storage whenever it is encrypted.
+  const std::string newest_manifest = collection->chains.back().sets().back()->manifest_name;
+  std::vector<std::string> wanted{newest_manifest};
+  for (const auto& chain : collection->chains) {
+    if (auto it = sig_chain_of.find(chain.full.end_time); it != sig_chain_of.end()) {
+      wanted.push_back(it->second->full_name);
+      for (const auto& n : it->second->inc_names) wanted.push_back(n);
+    }
+  }
+  auto fetcher = std::make_shared<const MetadataFetcher>(backend, options);
+  const bool check_remote = codec_for_name(newest_manifest) == Codec::kGpg;
+  // Signature files are parsed in the same tasks, in parallel too.
+  struct Fetched {
+    std::string text;  // a manifest's
+    std::shared_ptr<const std::vector<SigEntry>> signatures;
+  };
+  std::counting_semaphore<64> slots(4);
+  std::map<std::string, std::future<Result<Fetched>>> pending;
+  for (const auto& name : wanted) {
+    bool remote = check_remote && name == newest_manifest;
+    bool sigs = name != newest_manifest;
+    pending.emplace(name, std::async(std::launch::async, [&fetcher, &slots, name, remote, sigs] {
+                      slots.acquire();
+                      auto text = fetcher->fetch(name, remote);
+                      slots.release();
+                      if (!text) return Result<Fetched>(std::unexpected(text.error()));
+                      if (!sigs) return Result<Fetched>(Fetched{std::move(*text), nullptr});
+                      auto entries = read_sigtar(*text);
+                      if (!entries) {
+                        return Result<Fetched>(
+                            error(entries.error().kind, "{}: {}", name, entries.error().message));
+                      }
+                      return Result<Fetched>(Fetched{
+                          {}, std::make_shared<const std::vector<SigEntry>>(std::move(*entries))});
+                    }));
+  }
+  std::map<std::string, Fetched> fetched;
+  std::optional<Error> auth_error;
+  for (auto& [name, fut] : pending) {
+    auto r = fut.get();
+    if (r) {
+      fetched[name] = std::move(*r);
+    } else if (r.error().kind == ErrorKind::kAuth) {
+      auth_error = r.error();
+    } else {
+      // A damaged manifest or signature file costs the sets that need it, not the mount.
+      log_error("{}", r.error().message);
+    }
+  }
+  if (auth_error) return std::unexpected(*auth_error);
+
+  auto archive = std::unique_ptr<Archive>(new Archive());
+  archive->backend_ = backend;
+  archive->fetcher_ = fetcher;
+  archive->cache_ = std::make_unique<BlockCache>(options.cache_size);
+  archive->store_ =
+      std::make_unique<VolumeStore>(backend, options.credentials, *archive->cache_, options.store);
+  archive->versions_ = std::make_unique<VersionCache>();
+  archive->numeric_owner_ = options.numeric_owner;
+
+  auto parse_sigs = [&](const std::string& name) -> std::shared_ptr<const std::vector<SigEntry>> {
+    auto it = fetched.find(name);
+    return it == fetched.end() ? nullptr : it->second.signatures;
+  };
+
+  for (const auto& chain : collection->chains) {
+    // Each set's volumes are registered once, when first needed, and shared by every snapshot
+    // that reads them.
+    std::vector<std::shared_ptr<SetVolumes>> sets;
+    for (const BackupSet* set : chain.sets()) {
+      std::optional<std::string> text;
+      if (auto it = fetched.find(set->manifest_name); it != fetched.end()) text = it->second.text;
+      sets.push_back(std::make_shared<SetVolumes>(
+          set->manifest_name, set->end_time,
+          [archive = archive.get(), set = *set, text = std::move(text)] {
+            return archive->load_volumes(set, text);
+          }));
+    }
+    // The tree of each set comes from the chain's signatures: the full signatures plus the
+    // new signatures of every incremental up to it. A set whose signature file is missing or
+    // unreadable gets its layer from its volumes instead (decoded on first use).
+    auto sc = sig_chain_of.find(chain.full.end_time);
+    std::vector<std::shared_ptr<SetLayer>> layers;
+    for (size_t k = 0; k < sets.size(); ++k) {
+      auto layer = std::make_shared<SetLayer>();
+      layer->set = sets[k];
+      if (sc != sig_chain_of.end()) {
+        if (k == 0) {
+          layer->signatures = parse_sigs(sc->second->full_name);
+        } else {
+          const auto& times = sc->second->inc_end_times;
+          auto t = std::find(times.begin(), times.end(), sets[k]->time());
+          if (t != times.end()) {
+            layer->signatures = parse_sigs(sc->second->inc_names[t - times.begin()]);
+          }
+        }
+      }
+      if (!layer->signatures) {
+        log_warning("backup set {} has no readable signatures: its tree comes from its volumes",
+                    format_name_time(sets[k]->time()));
+      }
+      layers.push_back(layer);
+      auto spec = std::make_unique<SnapshotSpec>();
+      spec->time = sets[k]->time();
+      spec->layers = layers;
+      archive->specs_.push_back(std::move(spec));
+    }
+  }
+  if (archive->specs_.empty()) {
+    return error(ErrorKind::kCorruption, "no backup set at {} could be read", backend->describe());
+  }
+  std::stable_sort(archive->specs_.begin(), archive->specs_.end(),
+                   [](const auto& a, const auto& b) { return a->time < b->time; });
+  archive->collection_ = std::move(*collection);
+  return archive;
+}
+
+Result<SetVolumes::Volumes> Archive::load_volumes(const BackupSet& set,
+                                                  const std::optional<std::string>& fetched) {
+  auto text = fetched ? Result<std::string>(*fetched) : fetcher_->fetch(set.manifest_name, false);
+  if (!text) {
+    log_error("{}", text.error().message);
+    return error(text.error().kind, "manifest {} is unreadable: {}", set.manifest_name,
+                 text.error().message);
+  }
+  auto manifest = parse_manifest(*text);
+  if (!manifest) {
+    log_error("{}: {}", set.manifest_name, manifest.error().message);
+    return error(ErrorKind::kCorruption, "manifest {} is damaged: {}", set.manifest_name,
+                 manifest.error().message);
+  }
+  SetVolumes::Volumes sv;
+  for (const auto& [number, file] : set.volumes) {
+    std::string sha1;
+    if (auto mv = manifest->volumes.find(number); mv != manifest->volumes.end()) {
+      if (mv->second.hash_type == "SHA1") sha1 = mv->second.hash_hex;
+    }
+    sv.ids[number] = store_->add_volume(file, sha1);
+  }
+  const uint32_t* prev = nullptr;
+  for (const auto& [number, vid] : sv.ids) {
+    if (prev) store_->set_successor(*prev, vid);
+    prev = &vid;
+  }
+  for (const auto& [number, mv] : manifest->volumes) {
+    if (set.volumes.contains(number)) continue;
+    std::string name = expected_volume_name(set, number);
+    log_error("{} is missing from {}: the files in it will fail with EIO", name,
+              backend_->describe());
+    sv.missing[number] = name;
+  }
+  sv.manifest = std::make_shared<const Manifest>(std::move(*manifest));
+  return sv;
+}
+
+// A set's layer without signatures: what its volumes hold, as a signature file would say it.
+Result<std::shared_ptr<const std::vector<SigEntry>>> Archive::layer_from_volumes(SetVolumes& set) {
+  auto volumes = set.volumes();
+  if (!volumes) return std::unexpected(volumes.error());
+  std::map<Index, SigEntry> entries;
+  for (const auto& [number, vid] : (*volumes)->ids) {
+    auto catalog = store_->catalog(vid);
+    if (!catalog) return std::unexpected(catalog.error());
+    for (const auto& e : *catalog) {
+      if (e.name.kind == EntryKind::kMultivolSnapshot || e.name.kind == EntryKind::kMultivolDiff) {
+        if (e.name.chunk != 1 && entries.contains(e.name.index)) continue;
+      }
+      SigEntry s;
+      s.kind = e.name.kind == EntryKind::kDeleted ? EntryKind::kDeleted : EntryKind::kSnapshot;
+      s.index = e.name.index;
+      s.type = e.header.type;
+      s.mode = e.header.mode;
+      s.uid = e.header.uid;
+      s.gid = e.header.gid;
+      s.uname = e.header.uname;
+      s.gname = e.header.gname;
+      s.mtime = e.header.mtime;
+      s.linkname = e.header.linkname;
+      s.devmajor = e.header.devmajor;
+      s.devminor = e.header.devminor;
+      entries[e.name.index] = std::move(s);
+    }
+  }
+  auto out = std::make_shared<std::vector<SigEntry>>();
+  for (auto& [index, e] : entries) out->push_back(std::move(e));
+  return std::shared_ptr<const std::vector<SigEntry>>(std::move(out));
+}
+
+std::shared_ptr<Snapshot> Archive::snapshot_if_built(size_t i) {
+  SnapshotSpec& spec = *specs_.at(i);
+  return spec.ready.load(std::memory_order_acquire) ? spec.built : nullptr;
+}
+
+Result<std::shared_ptr<Snapshot>> Archive::snapshot(size_t i) {
+  SnapshotSpec& spec = *specs_.at(i);
+  std::call_once(spec.once, [&] {
+    std::vector<std::shared_ptr<const std::vector<SigEntry>>> layers;
+    std::vector<SetRef> sets;
+    for (const auto& layer : spec.layers) {
+      std::shared_ptr<const std::vector<SigEntry>> entries = layer->signatures;
+      if (!entries) {
+        std::call_once(layer->once, [&] {
+          auto built = layer_from_volumes(*layer->set);
+          if (built) {
+            layer->from_volumes = *built;
+          } else {
+            layer->error = built.error();
+          }
+        });
+        if (layer->error) {
+          spec.error = Error{layer->error->kind,
+                             fmt::format("the tree of backup set {} cannot be built: {}",
+                                         format_name_time(spec.time), layer->error->message)};
+          log_error("{}", spec.error->message);
+          return;
+        }
+        entries = layer->from_volumes;
+      }
+      // An incremental's entries say which paths it touched.
+      sets.push_back(SetRef{layer->set, sets.empty() ? nullptr : entries});
+      layers.push_back(std::move(entries));
+    }
+    spec.built = std::make_shared<Snapshot>(spec.time, layers, std::move(sets), *store_, *versions_,
+                                            numeric_owner_);
+    spec.layers.clear();
+  });
+  spec.ready.store(true, std::memory_order_release);
+  if (spec.error) return std::unexpected(*spec.error);
+  return spec.built;
+}
+
+}  // namespace dupfs::chain

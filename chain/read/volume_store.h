@@ -1,0 +1,115 @@
+// Decoded difftar volumes on demand. For each volume the store keeps a catalog (every tar
+// entry: name, header, where its data lies in the decoded stream) and serves byte ranges of the
+// decoded stream from the BlockCache. A "pass" is one thread streaming a volume from storage
+// through its codec: it publishes fixed-size blocks to the cache and extends the catalog, and
+// pauses when it is more than a read-ahead window beyond what readers asked for. Readers of
+// the same volume wait for the same pass; a pass is restarted only when a block that was
+// evicted is needed again. Before a pass publishes anything, the stored bytes' SHA1 is checked
+// against the manifest: damaged volumes never serve data.
+//
+// Thread-safe. Lock order: a volume's mutex, then the BlockCache's (never the reverse); no lock
+// is held while reading storage or decoding.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <semaphore>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backends/backend.h"
+#include "chain/codec/decode.h"
+#include "chain/format/difftar.h"
+#include "chain/read/block_cache.h"
+
+namespace dupfs::chain {
+
+struct VolumeStoreOptions {
+  size_t block_size = 256 * 1024;
+  uint64_t readahead_bytes = 32 << 20;    // a pass runs this far past the last request
+  std::chrono::seconds idle_timeout{20};  // a paused pass with no demand ends after this
+  // Passes decoding at the same time (0 = one per core, at least 2); paused passes do not
+  // count. Bounds CPU contention and the memory of blocks held back until a hash matched.
+  unsigned decode_slots = 0;
+  std::string catalog_dir;  // where complete catalogs persist ("" = nowhere)
+};
+
+class VolumeStore {
+ public:
+  VolumeStore(std::shared_ptr<const Backend> backend, Credentials credentials, BlockCache& cache,
+              VolumeStoreOptions options);
+  ~VolumeStore();
+  VolumeStore(const VolumeStore&) = delete;
+  VolumeStore& operator=(const VolumeStore&) = delete;
+
+  // Registers a volume (remote file name, expected lowercase SHA1 hex or "" when the manifest
+  // has none). Returns its id. Loads a persisted catalog when one matches.
+  uint32_t add_volume(const std::string& name, const std::string& sha1);
+
+  // `next` follows `volume` in its set: when a reader has driven a pass to the end of
+  // `volume`, a pass over `next` starts ahead of demand (it stops at the read-ahead window).
+  void set_successor(uint32_t volume, uint32_t next);
+
+  // The catalog entries of `volume` whose index equals `index`, in stream order. Decodes as far
+  // as needed to be sure no later entry has that index. kCorruption when the volume is damaged
+  // (or damaged before that point).
+  Result<std::vector<CatalogEntry>> entries_for(uint32_t volume, const Index& index);
+
+  // True when entries_for(volume, index) would answer without waiting (false when damaged).
+  bool catalog_covers(uint32_t volume, const Index& index);
+
+  // Every entry of `volume` (decodes all of it).
+  Result<std::vector<CatalogEntry>> catalog(uint32_t volume);
+
+  // Copies bytes [offset, offset+length) of the decoded stream into `out`; fewer only at the
+  // end of the stream. `wait` false: kWouldBlock unless every block is at hand (nothing is
+  // decoded for such a read, and nothing waited for).
+  Result<size_t> read(uint32_t volume, uint64_t offset, char* out, size_t length, bool wait = true);
+
+  const std::string& volume_name(uint32_t volume) const;
+  uint64_t passes_started() const { return passes_started_.load(); }
+
+ private:
+  struct Pass;
+  struct Volume;
+
+  Volume& vol(uint32_t id) const;
+  // Starts a pass of `v` (its mutex held). Returns it.
+  std::shared_ptr<Pass> start_pass_locked(uint32_t id, Volume& v);
+  void run_pass(uint32_t id, std::shared_ptr<Pass> pass);
+  Result<Block> block(uint32_t id, uint64_t index, bool wait);
+  // Records that a reader got block `index` of `v` (see Volume::read_until).
+  static void note_read(Volume& v, uint64_t index);
+  void prefetch(uint32_t id);
+  // Waits, with the volume's lock held in `lock`, until `covered` holds, starting a cataloguing
+  // pass when none runs.
+  Status wait_for_catalog(uint32_t id, Volume& v, std::unique_lock<std::mutex>& lock,
+                          const std::function<bool()>& covered);
+  void persist_catalog(const Volume& v);
+  bool load_catalog(Volume& v);
+  std::string catalog_path(const Volume& v) const;
+
+  std::shared_ptr<const Backend> backend_;
+  Credentials credentials_;
+  BlockCache& cache_;
+  VolumeStoreOptions options_;
+  std::shared_ptr<BlockPool> pool_;  // buffers for the blocks passes decode
+  std::atomic<uint64_t> passes_started_{0};
+  std::unique_ptr<std::counting_semaphore<1024>> decode_slots_;
+  std::atomic<bool> stopping_{false};  // set by the destructor: no new prefetches
+  // Time readers spent waiting for passes (logged at info level when the store goes).
+  std::atomic<uint64_t> catalog_waits_{0}, catalog_wait_us_{0}, block_waits_{0}, block_wait_us_{0};
+
+  mutable std::mutex volumes_mu_;  // guards the vector itself (volumes are never removed)
+  std::deque<std::unique_ptr<Volume>> volumes_;
+};
+
+}  // namespace dupfs::chain
