@@ -99,10 +99,9 @@ class ArchiveDir {
   NamePrefixes prefixes_;
 };
 
-// One process at a time per archive dir (duplicity locks its own too, <archive dir>/lockfile):
-// an exclusive flock on <archive dir>/lockfile, held while the object lives. dupfs-backup takes
-// it for its whole run, the destructive actions for theirs, so neither deletes what the other is
-// writing.
+// One process at a time per archive dir (duplicity locks its own too): an exclusive flock on
+// <archive dir>/lockfile, held while the object lives. dupfs-backup takes it for its whole run,
+// the destructive actions for theirs, so neither deletes what the other is writing.
 class ArchiveLock {
  public:
   ArchiveLock() = default;
