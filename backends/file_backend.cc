@@ -109,4 +109,16 @@ Status FileBackend::remove(const std::string& name) {
   return {};
 }
 
+Status make_private_dirs(const std::string& path) {
+  for (size_t i = 1; i <= path.size(); ++i) {
+    if (i == path.size() || path[i] == '/') {
+      std::string dir = path.substr(0, i);
+      if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+        return error(ErrorKind::kIoError, "cannot create {}: {}", dir, std::strerror(errno));
+      }
+    }
+  }
+  return {};
+}
+
 }  // namespace dupfs

@@ -24,4 +24,9 @@ class FileBackend : public Backend {
   std::string dir_;
 };
 
+// Creates the directory `path` and its missing parents, each private (0700): a local location
+// (dupfs-backup creates a missing one, as duplicity does) or an archive dir. kIoError naming the
+// directory that could not be made.
+Status make_private_dirs(const std::string& path);
+
 }  // namespace dupfs

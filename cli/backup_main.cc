@@ -1,18 +1,14 @@
 // dupfs-backup: duplicity's "full" and "incremental" command lines, writing duplicity's format.
 //   dupfs-backup [full|incremental] [options] SOURCE URL
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cctype>
-#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <ctime>
 #include <iostream>
 #include <regex>
@@ -21,9 +17,11 @@
 
 #include "backends/backend.h"
 #include "backends/base/log.h"
+#include "backends/file_backend.h"
 #include "chain/backup/backup_writer.h"
 #include "chain/backup/source_walk.h"
 #include "chain/format/names.h"
+#include "chain/metadata/archive_dir.h"
 #include "cli/options.h"
 #include "cli/time_spec.h"
 
@@ -77,15 +75,7 @@ Status make_local_target(const std::string& url) {
     if (url.substr(0, sep) != "file") return {};
     path = url.substr(sep + 3);
   }
-  for (size_t i = 1; i <= path.size(); ++i) {
-    if (i == path.size() || path[i] == '/') {
-      std::string cur = path.substr(0, i);
-      if (::mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST) {
-        return error(ErrorKind::kIoError, "cannot create {}: {}", cur, std::strerror(errno));
-      }
-    }
-  }
-  return {};
+  return make_private_dirs(path);
 }
 
 std::optional<std::string> read_hidden_line(const char* prompt) {
@@ -205,9 +195,8 @@ int run_backup_command(BackupArgs& args) {
   }
   // One backup at a time per archive dir (duplicity locks its archive dir too): a second run
   // would delete the first one's volumes as leftovers of an interrupted backup.
-  if (auto st = make_local_target("file://" + options.archive_dir); !st) return report(st.error());
-  ArchiveLock lock;
-  if (auto st = lock.acquire(options.archive_dir, "dupfs-backup"); !st) {
+  chain::ArchiveLock lock;
+  if (auto st = lock.acquire(chain::ArchiveDir(options.archive_dir), "dupfs-backup"); !st) {
     return report(
         Error{st.error().kind == ErrorKind::kExists ? ErrorKind::kInvalidArgument : st.error().kind,
               st.error().message});

@@ -1,8 +1,6 @@
 #include "cli/options.h"
 
-#include <fcntl.h>
 #include <openssl/evp.h>
-#include <sys/file.h>
 #include <sys/prctl.h>
 #include <termios.h>
 #include <unistd.h>
@@ -11,7 +9,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <iostream>
 
 #include "backends/deadline_backend.h"
@@ -184,23 +181,6 @@ Result<std::unique_ptr<Backend>> open_storage(const std::string& url, const Stor
     return std::make_unique<DeadlineBackend>(std::move(*backend), options.timeout);
   }
   return backend;
-}
-
-ArchiveLock::~ArchiveLock() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
-Status ArchiveLock::acquire(const std::string& archive_dir, const char* program) {
-  std::error_code ec;
-  std::filesystem::create_directories(archive_dir, ec);
-  if (ec) return error(ErrorKind::kIoError, "cannot create {}: {}", archive_dir, ec.message());
-  const std::string path = archive_dir + "/lockfile";
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd_ < 0 || ::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-    return error(ErrorKind::kExists, "another {} process is using {} (lock {} is held)", program,
-                 archive_dir, path);
-  }
-  return {};
 }
 
 }  // namespace dupfs::cli

@@ -53,22 +53,4 @@ void add_storage_options(CLI::App& command, StorageArgs& args);
 // question on the terminal with --ssh-askpass (duplicity's order).
 Result<std::unique_ptr<Backend>> open_storage(const std::string& url, const StorageArgs& args);
 
-// One process at a time per archive dir (duplicity locks its own too): an exclusive flock on
-// <archive-dir>/lockfile, held while the object lives. dupfs-backup takes it for its whole run,
-// the destructive actions for theirs, so neither deletes what the other is writing.
-class ArchiveLock {
- public:
-  ArchiveLock() = default;
-  ~ArchiveLock();
-  ArchiveLock(const ArchiveLock&) = delete;
-  ArchiveLock& operator=(const ArchiveLock&) = delete;
-
-  // Creates the archive dir if needed. kExists ("another <program> process is using ...") when
-  // the lock is held elsewhere.
-  Status acquire(const std::string& archive_dir, const char* program);
-
- private:
-  int fd_ = -1;
-};
-
 }  // namespace dupfs::cli

@@ -6,16 +6,11 @@
 //
 // Output follows duplicity's: the report of the action (notices and warnings at duplicity's
 // levels, filtered by -v) on stdout, errors on stderr; everything also goes to --log-file.
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/file.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,9 +18,9 @@
 #include <vector>
 
 #include "backends/base/log.h"
-#include "backends/file_backend.h"
 #include "chain/format/collection.h"
 #include "chain/format/prune.h"
+#include "chain/metadata/archive_dir.h"
 #include "chain/read/archive.h"
 #include "cli/actions.h"
 #include "cli/options.h"
@@ -118,7 +113,7 @@ class Report {
 struct Session {
   std::unique_ptr<Report> report;
   std::unique_ptr<Backend> backend;
-  std::string archive_dir;
+  chain::ArchiveDir archive_dir;
   std::vector<std::string> names;
   chain::Collection collection;
 };
@@ -136,7 +131,8 @@ Result<Session> start(const CommonArgs& a, bool list = true) {
   auto backend = open_storage(a.url, a.storage);
   if (!backend) return std::unexpected(backend.error());
   s.backend = std::move(*backend);
-  s.archive_dir = a.archive_dir.empty() ? default_archive_dir(a.url) : a.archive_dir;
+  s.archive_dir = chain::ArchiveDir(
+      a.archive_dir.empty() ? default_archive_dir(a.url) : a.archive_dir, a.prefixes);
   if (!list) return s;
   auto names = s.backend->list();
   if (names) {
@@ -268,7 +264,7 @@ int run_collection_status(const CommonArgs& a) {
   if (!s) return report_error(kProgram, s.error());
   print_collection_warnings(s->collection, *s->report);
   print_last_full(s->collection, *s->report);
-  s->report->always(describe_collection(s->collection, *s->backend, s->archive_dir));
+  s->report->always(describe_collection(s->collection, *s->backend, s->archive_dir.path()));
   return 0;
 }
 
@@ -319,7 +315,7 @@ int run_list_current_files(const ListArgs& a) {
   // Archive::open lists the location and fails when it holds no complete set.
   auto s = start(a.common, /*list=*/false);
   if (!s) return report_error(kProgram, s.error());
-  chain::ArchiveOptions options = archive_options(*s->backend, a.common.url, s->archive_dir);
+  chain::ArchiveOptions options = archive_options(*s->backend, a.common.url, s->archive_dir.path());
   options.prefixes = a.common.prefixes;
   auto archive =
       chain::Archive::open(std::shared_ptr<Backend>(std::move(s->backend)), std::move(options));
@@ -358,33 +354,13 @@ int run_list_current_files(const ListArgs& a) {
 // --force deletes take the archive dir's lock first (ArchiveLock, as dupfs-backup does: a
 // cleanup running beside a backup would delete its volumes as an incomplete set). nullopt when
 // locked or not forced, else the exit code.
-std::optional<int> lock_if_forced(ArchiveLock& lock, bool force, const std::string& archive_dir) {
+std::optional<int> lock_if_forced(chain::ArchiveLock& lock, bool force,
+                                  const chain::ArchiveDir& archive_dir) {
   if (!force) return std::nullopt;
   auto st = lock.acquire(archive_dir, kProgram);
   if (st) return std::nullopt;
   report_error(kProgram, st.error());
   return st.error().kind == ErrorKind::kExists ? kUserErrorExit : 1;
-}
-
-// The names in the local metadata cache; empty when it does not exist.
-std::vector<std::string> list_cache(const std::string& archive_dir) {
-  std::vector<std::string> names;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(archive_dir, ec)) {
-    if (entry.is_regular_file(ec)) names.push_back(entry.path().filename().string());
-  }
-  return names;
-}
-
-void remove_cache_copies(const std::string& archive_dir, const std::vector<std::string>& copies) {
-  for (const auto& name : copies) {
-    std::string path = archive_dir + "/" + name;
-    if (::unlink(path.c_str()) == 0) {
-      log_info("deleted {} from the local metadata cache", path);
-    } else if (errno != ENOENT) {
-      log_warning("cannot delete {}: {}", path, std::strerror(errno));
-    }
-  }
 }
 
 // Deletes `names` in order; the first failure stops (names are ordered so that what is left
@@ -437,7 +413,7 @@ int run_remove(const RemoveArgs& a, RemoveKind kind, const char* action) {
   }
   auto s = start(a.common);
   if (!s) return report_error(kProgram, s.error());
-  ArchiveLock lock;
+  chain::ArchiveLock lock;
   if (auto code = lock_if_forced(lock, a.force, s->archive_dir)) return *code;
   const chain::Collection& c = s->collection;
   Report& report = *s->report;
@@ -490,9 +466,8 @@ int run_remove(const RemoveArgs& a, RemoveKind kind, const char* action) {
       return report_error(kProgram, st.error());
     }
   }
-  remove_cache_copies(s->archive_dir,
-                      chain::cache_copies(list_cache(s->archive_dir), plan.removed_sets,
-                                          plan.removed_sigs, a.common.prefixes));
+  s->archive_dir.remove(chain::cache_copies(s->archive_dir.list(), plan.removed_sets,
+                                            plan.removed_sigs, a.common.prefixes));
   return 0;
 }
 
@@ -500,7 +475,7 @@ int run_remove(const RemoveArgs& a, RemoveKind kind, const char* action) {
 int run_cleanup(const RemoveArgs& a) {
   auto s = start(a.common);
   if (!s) return report_error(kProgram, s.error());
-  ArchiveLock lock;
+  chain::ArchiveLock lock;
   if (auto code = lock_if_forced(lock, a.force, s->archive_dir)) return *code;
   const chain::Collection& c = s->collection;
   Report& report = *s->report;
@@ -509,7 +484,7 @@ int run_cleanup(const RemoveArgs& a) {
   const chain::CleanupPlan plan = chain::plan_cleanup(c);
   // Signature files the local cache holds outside any of its signature chains (duplicity's
   // local orphaned signatures).
-  const std::vector<std::string> cache_names = list_cache(s->archive_dir);
+  const std::vector<std::string> cache_names = s->archive_dir.list();
   std::vector<std::string> local_orphans;
   if (auto local = chain::build_collection(cache_names, a.common.prefixes)) {
     local_orphans = local->orphaned_sigs;
@@ -534,7 +509,7 @@ int run_cleanup(const RemoveArgs& a) {
   std::vector<std::string> copies =
       chain::cache_copies(cache_names, plan.removed_sets, plan.removed_sigs, a.common.prefixes);
   copies.insert(copies.end(), local_orphans.begin(), local_orphans.end());
-  remove_cache_copies(s->archive_dir, copies);
+  s->archive_dir.remove(copies);
   return 0;
 }
 

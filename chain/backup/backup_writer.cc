@@ -23,12 +23,12 @@
 #include <unordered_map>
 
 #include "backends/base/log.h"
-#include "backends/file_backend.h"
 #include "chain/format/collection.h"
 #include "chain/format/manifest.h"
 #include "chain/format/names.h"
 #include "chain/format/signature.h"
 #include "chain/format/tar_writer.h"
+#include "chain/metadata/archive_dir.h"
 
 namespace dupfs::chain {
 namespace {
@@ -135,18 +135,6 @@ struct MdCtxDeleter {
   void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
 };
 using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
-
-Status make_dirs(const std::string& path) {
-  for (size_t i = 1; i <= path.size(); ++i) {
-    if (i == path.size() || path[i] == '/') {
-      std::string cur = path.substr(0, i);
-      if (::mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST) {
-        return error(ErrorKind::kIoError, "cannot create {}: {}", cur, std::strerror(errno));
-      }
-    }
-  }
-  return {};
-}
 
 // Encodes one stored object in a thread of its own: plaintext pieces are queued by push() (which
 // blocks while more than `queue_limit` bytes wait), the encoder (compression, encryption) runs
@@ -296,15 +284,6 @@ class EncodeWorker {
 
 }  // namespace
 
-std::string archive_cache_name(const std::string& remote_name) {
-  auto parsed = parse_name(remote_name);
-  std::string_view word = parsed && parsed->manifest ? "manifest" : "sigtar";
-  auto pos = remote_name.rfind(word);
-  if (pos == std::string::npos) return remote_name;
-  std::string base = remote_name.substr(0, pos + word.size());
-  return parsed && parsed->manifest ? base : base + ".gz";
-}
-
 // ---------------------------------------------------------------------------------------------
 // Statistics
 
@@ -413,11 +392,10 @@ class SetWriter::Impl {
     manifest_.files.emplace();
     sig_remote_ = std::make_unique<EncodeWorker>(nullptr, "", kQueueLimit);
     if (auto st = sig_remote_->start(options_.encode, sig_name_); !st) return st;
-    if (!options_.archive_dir.empty()) {
-      EncodeOptions gz;
-      gz.codec = Codec::kGzip;
+    if (archive_dir_.enabled()) {
       sig_cache_ = std::make_unique<EncodeWorker>(nullptr, "", kQueueLimit);
-      if (auto st = sig_cache_->start(gz, archive_cache_name(sig_name_)); !st) return st;
+      const std::string copy = archive_dir_.copy_path(sig_name_);
+      if (auto st = sig_cache_->start(ArchiveDir::signature_encoding(), copy); !st) return st;
     }
     sigtar_ = std::make_unique<SigtarWriter>([this](std::string_view tar) -> Status {
       sig_batch_.append(tar);
@@ -490,7 +468,7 @@ class SetWriter::Impl {
     if (sig_cache_) {
       auto cached = sig_cache_->wait();
       if (!cached) return std::unexpected(cached.error());
-      cache(archive_cache_name(sig_name_), cached->stored);
+      archive_dir_.store_encoded(sig_name_, cached->stored);
     }
     // The manifest, last.
     std::string text = format_manifest(manifest_);
@@ -500,7 +478,7 @@ class SetWriter::Impl {
       if (!enc) return std::unexpected(enc.error());
       stored = std::move(*enc);
     }
-    if (!options_.archive_dir.empty()) cache(archive_cache_name(manifest_name_), text);
+    archive_dir_.store(manifest_name_, text);
     if (auto st = store(manifest_name_, stored); !st) return std::unexpected(st.error());
     return stats_;
   }
@@ -881,20 +859,9 @@ class SetWriter::Impl {
     return {};
   }
 
-  void cache(const std::string& name, std::string_view data) {
-    if (options_.archive_dir.empty()) return;
-    if (auto st = make_dirs(options_.archive_dir); !st) {
-      log_warning("cannot cache {}: {}", name, st.error().message);
-      return;
-    }
-    FileBackend dir(options_.archive_dir);
-    if (auto st = dir.write(name, data); !st) {
-      log_warning("cannot cache {}: {}", name, st.error().message);
-    }
-  }
-
   Backend& backend_;
   BackupOptions options_;
+  ArchiveDir archive_dir_{options_.archive_dir};
   int64_t time_;
   std::optional<ChainState> previous_;
   std::optional<SignedSigEntry> prev_head_;
@@ -937,44 +904,22 @@ const std::vector<std::string>& SetWriter::stored_names() const { return impl_->
 
 namespace {
 
-// A manifest or signature file: from the archive dir when it is there, else from storage
-// (decoded, then kept in the archive dir).
-Result<std::string> fetch_metadata(const Backend& backend, const std::string& archive_dir,
-                                   const std::string& name, const Credentials& credentials) {
-  const std::string local = archive_cache_name(name);
-  if (!archive_dir.empty()) {
-    FileBackend cache(archive_dir);
-    if (auto cached = decode_object_to_string(cache, local, {}); cached) return cached;
-  }
-  auto data = decode_object_to_string(backend, name, credentials);
-  if (!data) return data;
-  if (!archive_dir.empty() && make_dirs(archive_dir)) {
-    FileBackend cache(archive_dir);
-    const bool manifest = local.ends_with(".manifest");
-    std::string stored = manifest ? *data : gzip_compress(*data, 6);
-    if (auto st = cache.write(local, stored); !st && st.error().kind != ErrorKind::kExists) {
-      log_warning("cannot cache {}: {}", local, st.error().message);
-    }
-  }
-  return data;
-}
-
 // One signature file of the chain, read entry by entry: from its gzipped copy in the archive dir
 // (fetched, decoded and kept there first when missing), else from memory.
 class SigLayer {
  public:
   static Result<std::unique_ptr<SigLayer>> open(const Backend& backend,
-                                                const std::string& archive_dir,
+                                                const ArchiveDir& archive_dir,
                                                 const std::string& name,
                                                 const Credentials& credentials) {
     auto layer = std::unique_ptr<SigLayer>(new SigLayer(name));
-    if (!archive_dir.empty()) {
-      const std::string path = archive_dir + "/" + archive_cache_name(name);
-      if (::access(path.c_str(), R_OK) != 0) {
-        // Not cached yet: decode from storage and keep it (fetch_metadata caches it).
-        auto text = fetch_metadata(backend, archive_dir, name, credentials);
+    if (archive_dir.enabled()) {
+      const std::string path = archive_dir.copy_path(name);
+      if (!archive_dir.has_copy(name)) {
+        // No copy yet: decode from storage and keep one (fetch does).
+        auto text = archive_dir.fetch(backend, name, credentials);
         if (!text) return std::unexpected(text.error());
-        if (::access(path.c_str(), R_OK) != 0) {
+        if (!archive_dir.has_copy(name)) {
           layer->text_ = std::move(*text);
           return layer;
         }
@@ -1082,7 +1027,7 @@ Result<ChainState> load_chain_state(const Backend& backend, const BackupOptions&
   names.insert(names.end(), sc.inc_names.begin(), sc.inc_names.end());
   std::vector<std::unique_ptr<SigLayer>> layers;
   for (const auto& name : names) {
-    auto layer = SigLayer::open(backend, options.archive_dir, name, credentials);
+    auto layer = SigLayer::open(backend, ArchiveDir(options.archive_dir), name, credentials);
     if (!layer) {
       return error(layer.error().kind, "cannot read signatures {}: {}", name,
                    layer.error().message);
@@ -1102,7 +1047,7 @@ Result<ChainState> load_chain_state(const Backend& backend, const BackupOptions&
 // continue it), and temporary files of FileBackend writes. Deleted as `duplicity cleanup --force`
 // does; complete sets are never touched. Returns how many objects were deleted.
 Result<int> remove_interrupted(Backend& backend, const std::vector<std::string>& names,
-                               const Collection& collection, const std::string& archive_dir) {
+                               const Collection& collection, const ArchiveDir& archive_dir) {
   std::set<std::pair<int64_t, int64_t>> complete_fulls, complete_incs;
   const auto note = [&](const BackupSet& s) {
     if (!s.complete()) return;
@@ -1141,10 +1086,7 @@ Result<int> remove_interrupted(Backend& backend, const std::vector<std::string>&
                    st.error().message);
     }
     ++removed;
-    if (!archive_dir.empty() && !name.starts_with(".")) {
-      std::string cached = archive_dir + "/" + archive_cache_name(name);
-      ::unlink(cached.c_str());
-    }
+    archive_dir.remove_copy(name);
   }
   return removed;
 }
@@ -1166,7 +1108,7 @@ Result<BackupOutcome> run_backup(Backend& backend, const BackupOptions& options,
   if (!names) return std::unexpected(names.error());
   auto collection = build_collection(*names);
   if (!collection) return std::unexpected(collection.error());
-  auto removed = remove_interrupted(backend, *names, *collection, options.archive_dir);
+  auto removed = remove_interrupted(backend, *names, *collection, ArchiveDir(options.archive_dir));
   if (!removed) return std::unexpected(removed.error());
   if (*removed > 0) {
     log_warning("deleted {} file(s) of an interrupted backup at {}", *removed, backend.describe());
@@ -1200,7 +1142,7 @@ Result<BackupOutcome> run_backup(Backend& backend, const BackupOptions& options,
     // The last set's manifest must name this host and directory (check_last_manifest).
     const BackupSet& last = chain->incs.empty() ? chain->full : chain->incs.back();
     auto text =
-        fetch_metadata(backend, options.archive_dir, last.manifest_name, request.credentials);
+        ArchiveDir(options.archive_dir).fetch(backend, last.manifest_name, request.credentials);
     if (!text) return std::unexpected(text.error());
     auto manifest = parse_manifest(*text);
     if (!manifest) {

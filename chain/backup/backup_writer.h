@@ -7,8 +7,8 @@
 // signature file. finish() uploads the last volume, then the signature file, then the manifest:
 // the manifest lands last, so a set is complete only when everything it names is stored. Existing
 // objects are never replaced (kExists is an error). The decoded manifest and the gzipped
-// signature file are also kept in the archive dir, where `dupfs mount` and the next incremental
-// find them without decrypting anything.
+// signature file are also kept in the archive dir (chain/metadata/archive_dir.h), where `dupfs
+// mount` and the next incremental find them without decrypting anything.
 //
 // run_backup() is the whole command: reading the location's collection, deleting what an
 // interrupted run left (files of sets without a manifest, their signature files), choosing full
@@ -143,9 +143,5 @@ using SourceWalk = std::function<Status(const std::function<Status(SourceEntry&&
 // allow_source_mismatch). kAuth: a needed signature file or manifest cannot be decrypted.
 Result<BackupOutcome> run_backup(Backend& backend, const BackupOptions& options,
                                  const BackupRequest& request, const SourceWalk& walk);
-
-// Where a manifest or signature file is kept in the archive dir (as chain/read/archive.cc reads
-// them): "<...>.manifest" plain, "<...>.sigtar.gz".
-std::string archive_cache_name(const std::string& remote_name);
 
 }  // namespace dupfs::chain

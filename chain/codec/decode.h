@@ -43,7 +43,8 @@ Result<std::string> decode_object_to_string(const Backend& backend, const std::s
 // Lowercase hex SHA1 of the stored bytes of an object, read in pieces.
 Result<std::string> sha1_of_object(const Backend& backend, const std::string& name);
 
-// gzip-compresses `data` as one member (for the cache of signature files).
+// gzip-compresses `data` as one member with zlib (tests build gzip objects with it; stored
+// objects and archive dir copies go through make_encoder).
 std::string gzip_compress(std::string_view data, int level = 6);
 
 }  // namespace dupfs::chain

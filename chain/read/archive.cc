@@ -1,79 +1,36 @@
 #include "chain/read/archive.h"
 
-#include <sys/stat.h>
-
-#include <cstring>
 #include <ctime>
 #include <future>
 #include <map>
 #include <semaphore>
 
 #include "backends/base/log.h"
-#include "backends/file_backend.h"
+#include "chain/metadata/archive_dir.h"
 
 namespace dupfs::chain {
-namespace {
 
-// Where a metadata file lives in the local cache: manifests plain, signatures gzipped, as
-// duplicity keeps them.
-std::string cache_name(const std::string& remote_name, const ParsedName& parsed) {
-  std::string_view word = parsed.manifest ? "manifest" : "sigtar";
-  auto pos = remote_name.rfind(word);
-  std::string base = remote_name.substr(0, pos + word.size());
-  return parsed.manifest ? base : base + ".gz";
-}
-
-Status make_dirs(const std::string& path) {
-  std::string cur;
-  for (size_t i = 0; i <= path.size(); ++i) {
-    if (i == path.size() || (path[i] == '/' && i > 0)) {
-      cur = path.substr(0, i);
-      if (::mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST) {
-        return error(ErrorKind::kIoError, "cannot create {}: {}", cur, std::strerror(errno));
-      }
-    }
-  }
-  return {};
-}
-
-}  // namespace
-
-// Fetches manifests and signature files: from the local metadata cache when present, else from
-// storage, caching what it decoded. Thread-safe.
+// Fetches manifests and signature files: from the archive dir when it has a copy, else from
+// storage, keeping a copy of what it decoded. Thread-safe.
 class Archive::MetadataFetcher {
  public:
   MetadataFetcher(std::shared_ptr<const Backend> backend, const ArchiveOptions& options)
       : backend_(std::move(backend)),
         credentials_(options.credentials),
-        prefixes_(options.prefixes) {
-    if (!options.archive_dir.empty()) cache_ = std::make_unique<FileBackend>(options.archive_dir);
-  }
+        archive_dir_(options.archive_dir, options.prefixes) {}
 
   // The decoded bytes of a manifest or signature file; from storage when `remote` is set even
-  // if a cached copy exists.
+  // if a copy exists.
   Result<std::string> fetch(const std::string& name, bool remote) const {
-    auto parsed = parse_name(name, prefixes_);
-    if (!parsed) return error(ErrorKind::kInvalidArgument, "not a duplicity file: {}", name);
-    std::string local = cache_name(name, *parsed);
-    if (cache_ && !remote) {
-      if (auto cached = decode_object_to_string(*cache_, local, {}); cached) return cached;
-    }
-    auto data = decode_object_to_string(*backend_, name, credentials_);
-    if (!data) return data;
-    if (cache_) {
-      std::string stored = parsed->manifest ? *data : gzip_compress(*data, 1);
-      if (auto st = cache_->write(local, stored); !st && st.error().kind != ErrorKind::kExists) {
-        log_warning("cannot cache {}: {}", local, st.error().message);
-      }
-    }
-    return data;
+    return archive_dir_.fetch(
+        *backend_, name, credentials_,
+        remote ? ArchiveDir::Source::kStorage : ArchiveDir::Source::kCopyFirst);
   }
 
  private:
   std::shared_ptr<const Backend> backend_;
   Credentials credentials_;
-  NamePrefixes prefixes_;
-  std::unique_ptr<FileBackend> cache_;
+  ArchiveDir archive_dir_;
 };
 
 namespace {
@@ -122,7 +79,7 @@ Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
                 format_name_time(s.end_time));
   }
   if (!options.archive_dir.empty()) {
-    if (auto st = make_dirs(options.archive_dir); !st) return std::unexpected(st.error());
+    if (auto st = ArchiveDir(options.archive_dir).create(); !st) return std::unexpected(st.error());
     if (options.store.catalog_dir.empty()) options.store.catalog_dir = options.archive_dir;
   }
 

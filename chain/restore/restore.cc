@@ -20,48 +20,13 @@
 #include <unordered_map>
 
 #include "backends/base/log.h"
-#include "backends/file_backend.h"
 #include "chain/format/delta.h"
 #include "chain/format/difftar.h"
 #include "chain/format/manifest.h"
 #include "chain/format/names.h"
+#include "chain/metadata/archive_dir.h"
 
 namespace dupfs::chain {
-namespace {
-
-// Where a manifest lives in the local metadata cache: plain, named like the remote copy without
-// the codec suffix (as duplicity and Archive keep it).
-std::string cached_manifest_name(const std::string& remote) {
-  auto pos = remote.rfind("manifest");
-  return pos == std::string::npos ? remote : remote.substr(0, pos + 8);
-}
-
-Result<std::string> fetch_manifest(const Backend& backend, const std::string& name,
-                                   const Credentials& credentials, const std::string& archive_dir) {
-  std::unique_ptr<FileBackend> cache;
-  if (!archive_dir.empty()) {
-    for (size_t i = 1; i <= archive_dir.size(); ++i) {  // mkdir -p, private as duplicity's
-      if (i == archive_dir.size() || archive_dir[i] == '/') {
-        ::mkdir(archive_dir.substr(0, i).c_str(), 0700);
-      }
-    }
-    cache = std::make_unique<FileBackend>(archive_dir);
-    if (auto text = decode_object_to_string(*cache, cached_manifest_name(name), {}); text) {
-      return text;
-    }
-  }
-  auto text = decode_object_to_string(backend, name, credentials);
-  if (!text) return text;
-  if (cache) {
-    if (auto st = cache->write(cached_manifest_name(name), *text);
-        !st && st.error().kind != ErrorKind::kExists) {
-      log_warning("cannot cache {}: {}", name, st.error().message);
-    }
-  }
-  return text;
-}
-
-}  // namespace
 
 Result<std::vector<RestoreSet>> plan_restore(const Backend& backend, const Collection& collection,
                                              int64_t time, const Index& prefix,
@@ -71,10 +36,11 @@ Result<std::vector<RestoreSet>> plan_restore(const Backend& backend, const Colle
   if (!chain) return std::unexpected(chain.error());
   std::vector<const BackupSet*> sets = (*chain)->sets_up_to(time);
   // Manifests are decrypted in parallel: each costs a key derivation.
+  const ArchiveDir archive(archive_dir);
   std::vector<std::future<Result<std::string>>> texts;
   for (const BackupSet* set : sets) {
     texts.push_back(std::async(std::launch::async, [&, set] {
-      return fetch_manifest(backend, set->manifest_name, credentials, archive_dir);
+      return archive.fetch(backend, set->manifest_name, credentials);
     }));
   }
   std::vector<RestoreSet> out;

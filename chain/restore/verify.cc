@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include "chain/format/sigtar.h"
+#include "chain/metadata/archive_dir.h"
 
 namespace dupfs::chain {
 
@@ -274,23 +275,12 @@ std::vector<Error> check_signature_files(const Backend& backend,
   return errors;
 }
 
-namespace {
-
-// As plan_restore names the plain copy of a manifest in the cache.
-std::string cache_path(const std::string& archive_dir, const std::string& remote) {
-  auto pos = remote.rfind("manifest");
-  return archive_dir + "/" + (pos == std::string::npos ? remote : remote.substr(0, pos + 8));
-}
-
-}  // namespace
-
 std::vector<std::string> cached_manifests(const std::vector<std::string>& manifest_names,
                                           const std::string& archive_dir) {
+  const ArchiveDir archive(archive_dir);
   std::vector<std::string> out;
-  if (archive_dir.empty()) return out;
   for (const auto& name : manifest_names) {
-    struct stat st;
-    if (::stat(cache_path(archive_dir, name).c_str(), &st) == 0) out.push_back(name);
+    if (archive.has_copy(name)) out.push_back(name);
   }
   return out;
 }
@@ -299,6 +289,7 @@ std::vector<Error> check_cached_manifests(const Backend& backend,
                                           const std::vector<std::string>& manifest_names,
                                           const Credentials& credentials,
                                           const std::string& archive_dir) {
+  const ArchiveDir archive(archive_dir);
   std::vector<Error> errors;
   for (const auto& name : manifest_names) {
     auto text = decode_object_to_string(backend, name, credentials);
@@ -307,15 +298,9 @@ std::vector<Error> check_cached_manifests(const Backend& backend,
                                                             text.error().message)});
       continue;
     }
-    std::string cached;
-    int fd = ::open(cache_path(archive_dir, name).c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;  // removed meanwhile: nothing to compare with
-    char buf[65536];
-    ssize_t n;
-    while ((n = ::read(fd, buf, sizeof buf)) > 0) cached.append(buf, static_cast<size_t>(n));
-    ::close(fd);
-    if (n < 0) continue;
-    if (cached != *text) {
+    auto copy = archive.read_copy(name);
+    if (!copy) continue;  // removed meanwhile: nothing to compare with
+    if (*copy != *text) {
       errors.push_back(Error{ErrorKind::kCorruption,
                              fmt::format("manifest {} differs from its copy in {}: one of them is "
                                          "damaged",

@@ -19,6 +19,7 @@
 #include "chain/format/names.h"
 #include "chain/format/signature.h"
 #include "chain/format/tar.h"
+#include "chain/metadata/archive_dir.h"
 #include "tests/support/process.h"
 #include "tests/support/source_tree.h"
 #include "tests/support/temp_dir.h"
@@ -227,9 +228,12 @@ TEST_F(BackupWriterTest, FullSetVolumesManifestAndSignatures) {
   // The archive dir holds the plain manifest and the gzipped sigtar under the names the
   // mount looks for.
   EXPECT_EQ(test::read_file(options_.archive_dir + "/" + set.manifest_name), *text);
-  std::string cached_sig =
-      options_.archive_dir + "/" + archive_cache_name(c.sig_chains[0].full_name);
-  EXPECT_TRUE(std::filesystem::exists(cached_sig)) << cached_sig;
+  const ArchiveDir archive_dir(options_.archive_dir);
+  std::string cached_sig = archive_dir.copy_path(c.sig_chains[0].full_name);
+  EXPECT_TRUE(cached_sig.ends_with(".sigtar.gz")) << cached_sig;
+  auto copy = archive_dir.read_copy(c.sig_chains[0].full_name);
+  ASSERT_TRUE(copy.has_value()) << copy.error().message;
+  EXPECT_EQ(*copy, *sigtar);
 }
 
 TEST_F(BackupWriterTest, IncrementalWritesDiffsSnapshotsAndDeletions) {
