@@ -25,6 +25,7 @@
 #include "backends/base/log.h"
 #include "backends/file_backend.h"
 #include "chain/format/collection.h"
+#include "chain/format/dup_time.h"
 #include "chain/format/manifest.h"
 #include "chain/format/names.h"
 #include "chain/format/signature.h"
@@ -310,15 +311,6 @@ std::string archive_cache_name(const std::string& remote_name) {
 
 namespace {
 
-std::string pretty_time(double t) {
-  time_t secs = static_cast<time_t>(t);
-  struct tm tm {};
-  ::localtime_r(&secs, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%a %b %e %H:%M:%S %Y", &tm);
-  return buf;
-}
-
 // statistics.py inttopretty for a float number of seconds.
 std::string pretty_interval(double seconds) {
   std::vector<std::string> parts;
@@ -363,8 +355,12 @@ std::string byte_summary(int64_t count) {
 std::string format_statistics(const BackupStatistics& s) {
   std::string header = "--------------[ Backup Statistics ]--------------";
   std::string out = header + "\n";
-  out += fmt::format("StartTime {:.2f} ({})\n", s.start_time, pretty_time(s.start_time));
-  out += fmt::format("EndTime {:.2f} ({})\n", s.end_time, pretty_time(s.end_time));
+  // dup_time.timetopretty of statistics.py's float times (truncated: they are never negative).
+  const auto pretty = [](double t) {
+    return pretty_time(static_cast<int64_t>(t), Unrepresentable::kStrftime);
+  };
+  out += fmt::format("StartTime {:.2f} ({})\n", s.start_time, pretty(s.start_time));
+  out += fmt::format("EndTime {:.2f} ({})\n", s.end_time, pretty(s.end_time));
   double elapsed = s.end_time - s.start_time;
   out += fmt::format("ElapsedTime {:.2f} ({})\n", elapsed, pretty_interval(elapsed));
   const auto bytes = [&](const char* name, int64_t v) {

@@ -9,32 +9,14 @@
 #include <vector>
 
 #include "tests/support/process.h"
+#include "tests/support/time_zone.h"
 
 namespace dupfs::cli {
 namespace {
 
 constexpr int64_t kNow = 1'700'000'000;
 
-// Sets TZ for this process for the lifetime of the object.
-class ScopedTimeZone {
- public:
-  explicit ScopedTimeZone(const char* tz) {
-    if (const char* old = std::getenv("TZ")) old_ = old;
-    ::setenv("TZ", tz, 1);
-    ::tzset();
-  }
-  ~ScopedTimeZone() {
-    if (old_.empty()) {
-      ::unsetenv("TZ");
-    } else {
-      ::setenv("TZ", old_.c_str(), 1);
-    }
-    ::tzset();
-  }
-
- private:
-  std::string old_;
-};
+using test::ScopedTimeZone;
 
 TEST(TimeSpec, NowEpochAndIntervals) {
   EXPECT_EQ(parse_time_spec("now", kNow).value(), kNow);
