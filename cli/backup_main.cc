@@ -4,7 +4,6 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -14,7 +13,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <iostream>
 #include <regex>
 #include <string>
 #include <vector>
@@ -88,24 +86,6 @@ Status make_local_target(const std::string& url) {
   return {};
 }
 
-std::optional<std::string> read_hidden_line(const char* prompt) {
-  std::fprintf(stderr, "%s", prompt);
-  std::fflush(stderr);
-  termios old{};
-  bool restore = ::tcgetattr(STDIN_FILENO, &old) == 0;
-  if (restore) {
-    termios quiet = old;
-    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-    ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
-  }
-  std::string line;
-  bool ok = static_cast<bool>(std::getline(std::cin, line));
-  if (restore) ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-  std::fprintf(stderr, "\n");
-  if (!ok) return std::nullopt;
-  return line;
-}
-
 // PASSPHRASE from the environment (removed from it at once: gpg and other children never see
 // it), else, when one is needed and a terminal is attached, a prompt (twice for a new
 // symmetric passphrase, as duplicity asks).
@@ -116,10 +96,10 @@ Result<std::optional<std::string>> get_passphrase(bool needed, bool confirm) {
     return error(ErrorKind::kInvalidArgument,
                  "no passphrase: set PASSPHRASE, or run on a terminal to be asked");
   }
-  auto first = read_hidden_line("GnuPG passphrase for encryption: ");
+  auto first = read_hidden_line(stdin, stderr, "GnuPG passphrase for encryption: ");
   if (!first) return error(ErrorKind::kInvalidArgument, "no passphrase given");
   if (confirm) {
-    auto second = read_hidden_line("Retype passphrase for encryption to confirm: ");
+    auto second = read_hidden_line(stdin, stderr, "Retype passphrase for encryption to confirm: ");
     if (!second || *second != *first) {
       return error(ErrorKind::kInvalidArgument, "first and second passphrases do not match");
     }

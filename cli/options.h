@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,6 +30,11 @@ std::optional<std::string> take_secret_from_environment(const char* name);
 
 // Makes the process undumpable: no core file, no ptrace by other processes of the same user.
 void protect_process_memory();
+
+// The one question without echo (passphrases, passwords): `prompt` written to `out`, one line
+// read from `in` with the terminal's echo off while it is read (when `in` is a terminal), and a
+// newline written in place of the one typed. nullopt when `in` ends before anything was read.
+std::optional<std::string> read_hidden_line(std::FILE* in, std::FILE* out, const char* prompt);
 
 // PASSPHRASE from the environment (then removed from it, so child processes never see it),
 // else a prompt on the terminal when the location holds encrypted files and one is attached;
