@@ -188,9 +188,9 @@ int run_backup_command(BackupArgs& args) {
   if (auto st = make_local_target("file://" + options.archive_dir); !st) return report(st.error());
   ArchiveLock lock;
   if (auto st = lock.acquire(options.archive_dir, "dupfs-backup"); !st) {
-    return report(
-        Error{st.error().kind == ErrorKind::kExists ? ErrorKind::kInvalidArgument : st.error().kind,
-              st.error().message});
+    return report_error(
+        "dupfs-backup", st.error(),
+        st.error().kind == ErrorKind::kExists ? std::optional(kCommandLine) : std::nullopt);
   }
   request.credentials.gnupg_home = gnupg_home;
   request.allow_source_mismatch = args.allow_source_mismatch;
@@ -268,9 +268,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    // Bad input: one line, exit code 2, as every other error of ours.
-    std::fprintf(stderr, "dupfs-backup: %s (see --help)\n", e.what());
-    return 2;
+    return dupfs::cli::report_usage_error("dupfs-backup", e);
   }
   // Selection options in command-line order: each occurrence takes its option's next value.
   size_t next_include = 0, next_exclude = 0, next_include_fl = 0, next_exclude_fl = 0;

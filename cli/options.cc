@@ -18,9 +18,16 @@
 
 namespace dupfs::cli {
 
-int report_error(const char* program, const Error& e) {
+int report_error(const char* program, const Error& e, std::optional<ExitCode> code) {
   std::fprintf(stderr, "%s: %s\n", program, e.message.c_str());
-  return e.kind == ErrorKind::kInvalidArgument ? 2 : 1;
+  if (code) return *code;
+  return e.kind == ErrorKind::kInvalidArgument ? kCommandLine : kFailure;
+}
+
+int report_usage_error(const char* program, const CLI::ParseError& e) {
+  // One line, the exit code of every other command-line error.
+  std::fprintf(stderr, "%s: %s (see --help)\n", program, e.what());
+  return kCommandLine;
 }
 
 // duplicity's -v: a number 0-9 or a word (error, warning, notice, info, debug) or its letter.
