@@ -234,7 +234,11 @@ std::vector<std::string> oracle_strings() {
                                     "2002-08-17T16_17_01Z",
                                     "2012-06-01T12:00:00Z",
                                     "2099-12-31T23:59:61Z",
-                                    "1901-1-1"};
+                                    "1901-1-1",
+                                    "1Y2M3W4D5h6m7s",
+                                    "soon",
+                                    "2015-09-10T12:00",
+                                    "7d"};
   const std::string alphabet = "0123456789-/:_TZtz+ \t\n\v\x1c.DWMYdhms";
   std::mt19937 rng(20020817);
   auto below = [&](size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(rng); };
@@ -270,7 +274,7 @@ TEST(DupTimeOracle, SameSecondsAsDuplicity) {
     const char* sep;
   };
   for (const char* zone : {"UTC", "America/Los_Angeles", "Europe/Dublin", "Europe/Moscow",
-                           "America/St_Johns", "Australia/Sydney"}) {
+                           "America/St_Johns", "Australia/Sydney", "Asia/Kolkata"}) {
     for (Mode mode : {Mode{"gen", ":"}, Mode{"name", ":"}, Mode{"name", "_"}}) {
       std::vector<std::string> argv = {test::kDuplicityPython, "-c", kOracle, mode.name, mode.sep};
       argv.insert(argv.end(), strings.begin(), strings.end());
