@@ -2,7 +2,6 @@
 //   dupfs-backup [full|incremental] [options] SOURCE URL
 #include <signal.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -10,7 +9,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <iostream>
 #include <regex>
 #include <string>
 #include <vector>
@@ -78,24 +76,6 @@ Status make_local_target(const std::string& url) {
   return make_private_dirs(path);
 }
 
-std::optional<std::string> read_hidden_line(const char* prompt) {
-  std::fprintf(stderr, "%s", prompt);
-  std::fflush(stderr);
-  termios old{};
-  bool restore = ::tcgetattr(STDIN_FILENO, &old) == 0;
-  if (restore) {
-    termios quiet = old;
-    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-    ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
-  }
-  std::string line;
-  bool ok = static_cast<bool>(std::getline(std::cin, line));
-  if (restore) ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-  std::fprintf(stderr, "\n");
-  if (!ok) return std::nullopt;
-  return line;
-}
-
 // PASSPHRASE from the environment (removed from it at once: gpg and other children never see
 // it), else, when one is needed and a terminal is attached, a prompt (twice for a new
 // symmetric passphrase, as duplicity asks).
@@ -106,10 +86,10 @@ Result<std::optional<std::string>> get_passphrase(bool needed, bool confirm) {
     return error(ErrorKind::kInvalidArgument,
                  "no passphrase: set PASSPHRASE, or run on a terminal to be asked");
   }
-  auto first = read_hidden_line("GnuPG passphrase for encryption: ");
+  auto first = read_hidden_line(stdin, stderr, "GnuPG passphrase for encryption: ");
   if (!first) return error(ErrorKind::kInvalidArgument, "no passphrase given");
   if (confirm) {
-    auto second = read_hidden_line("Retype passphrase for encryption to confirm: ");
+    auto second = read_hidden_line(stdin, stderr, "Retype passphrase for encryption to confirm: ");
     if (!second || *second != *first) {
       return error(ErrorKind::kInvalidArgument, "first and second passphrases do not match");
     }
@@ -197,9 +177,9 @@ int run_backup_command(BackupArgs& args) {
   // would delete the first one's volumes as leftovers of an interrupted backup.
   chain::ArchiveLock lock;
   if (auto st = lock.acquire(chain::ArchiveDir(options.archive_dir), "dupfs-backup"); !st) {
-    return report(
-        Error{st.error().kind == ErrorKind::kExists ? ErrorKind::kInvalidArgument : st.error().kind,
-              st.error().message});
+    return report_error(
+        "dupfs-backup", st.error(),
+        st.error().kind == ErrorKind::kExists ? std::optional(kCommandLine) : std::nullopt);
   }
   request.credentials.gnupg_home = gnupg_home;
   request.allow_source_mismatch = args.allow_source_mismatch;
@@ -277,9 +257,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    // Bad input: one line, exit code 2, as every other error of ours.
-    std::fprintf(stderr, "dupfs-backup: %s (see --help)\n", e.what());
-    return 2;
+    return dupfs::cli::report_usage_error("dupfs-backup", e);
   }
   // Selection options in command-line order: each occurrence takes its option's next value.
   size_t next_include = 0, next_exclude = 0, next_include_fl = 0, next_exclude_fl = 0;

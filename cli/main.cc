@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
                   "Show stored uid/gid instead of mapping owner names (as duplicity's option)");
   add_storage_options(*mount, m.storage);
   mount->add_option("-v,--verbosity", m.verbosity, "0 errors .. 4 debug (default 2)");
-  int exit_code = 2;
+  int exit_code = dupfs::cli::kCommandLine;  // until an action's callback sets it
   dupfs::cli::add_status_actions(app, exit_code);
   dupfs::cli::add_restore_actions(app, exit_code);
   try {
@@ -109,9 +109,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    // Bad input: one line, exit code 2, as every other command-line error of ours.
-    std::fprintf(stderr, "dupfs: %s (see --help)\n", e.what());
-    return 2;
+    return dupfs::cli::report_usage_error("dupfs", e);
   }
   if (mount->parsed()) return dupfs::cli::run_mount(m);
   return exit_code;

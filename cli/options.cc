@@ -9,16 +9,22 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <iostream>
 
 #include "backends/deadline_backend.h"
 #include "backends/file_backend.h"
 
 namespace dupfs::cli {
 
-int report_error(const char* program, const Error& e) {
+int report_error(const char* program, const Error& e, std::optional<ExitCode> code) {
   std::fprintf(stderr, "%s: %s\n", program, e.message.c_str());
-  return e.kind == ErrorKind::kInvalidArgument ? 2 : 1;
+  if (code) return *code;
+  return e.kind == ErrorKind::kInvalidArgument ? kCommandLine : kFailure;
+}
+
+int report_usage_error(const char* program, const CLI::ParseError& e) {
+  // One line, the exit code of every other command-line error.
+  std::fprintf(stderr, "%s: %s (see --help)\n", program, e.what());
+  return kCommandLine;
 }
 
 // duplicity's -v: a number 0-9 or a word (error, warning, notice, info, debug) or its letter.
@@ -81,6 +87,31 @@ void protect_process_memory() {
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
+std::optional<std::string> read_hidden_line(std::FILE* in, std::FILE* out, const char* prompt) {
+  std::fputs(prompt, out);
+  std::fflush(out);
+  const int fd = ::fileno(in);
+  termios old{};
+  const bool restore = ::tcgetattr(fd, &old) == 0;
+  if (restore) {
+    termios quiet = old;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    ::tcsetattr(fd, TCSAFLUSH, &quiet);
+  }
+  std::string line;
+  bool read_any = false;
+  int c;
+  while ((c = std::fgetc(in)) != EOF) {
+    read_any = true;
+    if (c == '\n') break;
+    line += static_cast<char>(c);
+  }
+  if (restore) ::tcsetattr(fd, TCSAFLUSH, &old);
+  std::fputs("\n", out);
+  if (!read_any) return std::nullopt;
+  return line;
+}
+
 std::optional<std::string> passphrase_for(const Backend& backend) {
   if (auto passphrase = take_secret_from_environment("PASSPHRASE")) return passphrase;
   if (!::isatty(STDIN_FILENO)) return std::nullopt;
@@ -91,19 +122,7 @@ std::optional<std::string> passphrase_for(const Backend& backend) {
     if (n.ends_with(".gpg") || n.ends_with(".g")) encrypted = true;
   }
   if (!encrypted) return std::nullopt;
-  std::cerr << "GnuPG passphrase for decryption: " << std::flush;
-  termios old{};
-  bool restore = ::tcgetattr(STDIN_FILENO, &old) == 0;
-  if (restore) {
-    termios quiet = old;
-    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-    ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
-  }
-  std::string line;
-  std::getline(std::cin, line);
-  if (restore) ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-  std::cerr << "\n";
-  return line;
+  return read_hidden_line(stdin, stderr, "GnuPG passphrase for decryption: ").value_or("");
 }
 
 std::string default_archive_dir(const std::string& url) {
@@ -154,23 +173,9 @@ Result<std::unique_ptr<Backend>> open_storage(const std::string& url, const Stor
     options.ask_password = [](const std::string& prompt) -> std::optional<std::string> {
       FILE* tty = std::fopen("/dev/tty", "r+");
       if (tty == nullptr) return std::nullopt;
-      int fd = ::fileno(tty);
-      std::fputs(prompt.c_str(), tty);
-      std::fflush(tty);
-      termios old{};
-      bool restore = ::tcgetattr(fd, &old) == 0;
-      if (restore) {
-        termios quiet = old;
-        quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-        ::tcsetattr(fd, TCSAFLUSH, &quiet);
-      }
-      std::string line;
-      int c;
-      while ((c = std::fgetc(tty)) != EOF && c != '\n') line += static_cast<char>(c);
-      if (restore) ::tcsetattr(fd, TCSAFLUSH, &old);
-      std::fputs("\n", tty);
+      auto line = read_hidden_line(tty, tty, prompt.c_str());
       std::fclose(tty);
-      return line;
+      return line.value_or("");
     };
   }
   auto backend = open_backend(url, options);

@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,9 +14,27 @@
 
 namespace dupfs::cli {
 
+// The exit codes of dupfs and dupfs-backup, all of them (tests and scripts check them):
+// duplicity's numbers (log.ErrorCode) where duplicity names the failure.
+enum ExitCode : int {
+  kSuccess = 0,
+  kFailure = 1,      // any other failure; verify's differences (duplicity's exit_val = 1)
+  kCommandLine = 2,  // bad input on the command line
+  kRestoreDirExists = 11,
+  kVerifyDirMissing = 12,
+  kRestoreDirNotFound = 19,
+  kNoRestoreFiles = 20,
+  kMismatchedHash = 21,  // a volume's hash is not the manifest's
+  kUserError = 23,       // another process holds the archive dir's lock (remove/cleanup --force)
+};
+
 // The one place where an Error becomes a message ("<program>: <message>" on stderr) and an
-// exit code: 2 for bad input on the command line, 1 for everything else.
-int report_error(const char* program, const Error& e);
+// exit code: `code` where the caller names the failure, else kCommandLine for kInvalidArgument
+// and kFailure for everything else.
+int report_error(const char* program, const Error& e, std::optional<ExitCode> code = std::nullopt);
+
+// A command line CLI11 could not parse: "<program>: <what> (see --help)", kCommandLine.
+int report_usage_error(const char* program, const CLI::ParseError& e);
 
 // duplicity's -v: a number 0-9 or a word (error, warning, notice, info, debug) or its letter.
 Result<LogLevel> parse_verbosity(const std::string& text);
@@ -29,6 +48,11 @@ std::optional<std::string> take_secret_from_environment(const char* name);
 
 // Makes the process undumpable: no core file, no ptrace by other processes of the same user.
 void protect_process_memory();
+
+// The one question without echo (passphrases, passwords): `prompt` written to `out`, one line
+// read from `in` with the terminal's echo off while it is read (when `in` is a terminal), and a
+// newline written in place of the one typed. nullopt when `in` ends before anything was read.
+std::optional<std::string> read_hidden_line(std::FILE* in, std::FILE* out, const char* prompt);
 
 // PASSPHRASE from the environment (then removed from it, so child processes never see it),
 // else a prompt on the terminal when the location holds encrypted files and one is attached;

@@ -39,16 +39,13 @@ struct RestoreArgs {
   StorageArgs storage;
 };
 
-// duplicity's exit codes for the failures it names (log.ErrorCode).
-constexpr int kRestoreDirExists = 11;
-constexpr int kVerifyDirMissing = 12;
-constexpr int kRestoreDirNotFound = 19;
-constexpr int kNoRestoreFiles = 20;
-constexpr int kMismatchedHash = 21;
+int fail(const Error& e, std::optional<ExitCode> code = std::nullopt) {
+  return report_error("dupfs", e, code);
+}
 
-int fail(const Error& e, int code = 0) {
-  int c = report_error("dupfs", e);
-  return code ? code : c;
+// kMismatchedHash when the failure was a volume's hash, else decided by the error.
+std::optional<ExitCode> hash_code(const chain::RestoreResult& result) {
+  return result.mismatched_volume ? std::optional(kMismatchedHash) : std::nullopt;
 }
 
 // Notices (differences, the verify summary) go to stdout, as duplicity prints them, and to the
@@ -251,7 +248,7 @@ int run_restore(const RestoreArgs& args) {
   if (!st_read) {
     writer.discard_untrusted();
     (void)writer.finish();
-    return fail(st_read.error(), result.mismatched_volume ? kMismatchedHash : 0);
+    return fail(st_read.error(), hash_code(result));
   }
   Status st_write = writer.finish();
   if (result.objects == 0) {
@@ -299,9 +296,9 @@ int run_verify(const RestoreArgs& args) {
     st_read =
         chain::read_restore(*opened->backend, opened->credentials, opened->sets, ro, sink, result);
   }
-  int code = 0;
+  int code = kSuccess;
   if (!st_read) {
-    code = fail(st_read.error(), result.mismatched_volume ? kMismatchedHash : 0);
+    code = fail(st_read.error(), hash_code(result));
     // A wrong passphrase or a missing key: one line, the rest would fail the same way.
     if (st_read.error().kind == ErrorKind::kAuth) return code;
   } else {
@@ -314,7 +311,7 @@ int run_verify(const RestoreArgs& args) {
                         fmt::format("{} object(s) could not be restored (see the messages above)",
                                     result.skipped)});
     } else if (d > 0) {
-      code = 1;
+      code = kFailure;
     }
   }
   // Beyond duplicity (docs/actions.md): manifests taken from the local cache checked at the
@@ -345,7 +342,7 @@ int run_verify(const RestoreArgs& args) {
     ++problems;
     fail(Error{ErrorKind::kCorruption, line});
   }
-  if (code == 0 && problems > 0) code = 1;
+  if (code == kSuccess && problems > 0) code = kFailure;
   return code;
 }
 

@@ -30,8 +30,6 @@ namespace dupfs::cli {
 namespace {
 
 constexpr char kProgram[] = "dupfs";
-// duplicity's log.ErrorCode.user_error: another process holds the archive dir's lock.
-constexpr int kUserErrorExit = 23;
 
 // Options every action here takes.
 struct CommonArgs {
@@ -359,8 +357,8 @@ std::optional<int> lock_if_forced(chain::ArchiveLock& lock, bool force,
   if (!force) return std::nullopt;
   auto st = lock.acquire(archive_dir, kProgram);
   if (st) return std::nullopt;
-  report_error(kProgram, st.error());
-  return st.error().kind == ErrorKind::kExists ? kUserErrorExit : 1;
+  return report_error(kProgram, st.error(),
+                      st.error().kind == ErrorKind::kExists ? kUserError : kFailure);
 }
 
 // Deletes `names` in order; the first failure stops (names are ordered so that what is left

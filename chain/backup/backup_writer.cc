@@ -1,9 +1,7 @@
 #include "chain/backup/backup_writer.h"
 
 #include <fcntl.h>
-#include <grp.h>
 #include <openssl/evp.h>
-#include <pwd.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -24,8 +22,10 @@
 
 #include "backends/base/log.h"
 #include "chain/format/collection.h"
+#include "chain/format/dup_time.h"
 #include "chain/format/manifest.h"
 #include "chain/format/names.h"
+#include "chain/format/owners.h"
 #include "chain/format/signature.h"
 #include "chain/format/tar_writer.h"
 #include "chain/metadata/archive_dir.h"
@@ -50,63 +50,6 @@ int64_t tar_mtime(const struct stat& st) {
   double m = python_mtime(st);
   return m < 0 ? 0 : static_cast<int64_t>(m);
 }
-
-// Owner names and ids, looked up once each (duplicity's cached_ops).
-class OwnerCache {
- public:
-  const std::string& user_name(uid_t uid) {
-    auto it = unames_.find(uid);
-    if (it != unames_.end()) return it->second;
-    std::string name;
-    passwd pw{}, *res = nullptr;
-    std::vector<char> buf(16384);
-    if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &res) == 0 && res) name = pw.pw_name;
-    return unames_.emplace(uid, std::move(name)).first->second;
-  }
-  const std::string& group_name(gid_t gid) {
-    auto it = gnames_.find(gid);
-    if (it != gnames_.end()) return it->second;
-    std::string name;
-    group gr{}, *res = nullptr;
-    std::vector<char> buf(16384);
-    if (::getgrgid_r(gid, &gr, buf.data(), buf.size(), &res) == 0 && res) name = gr.gr_name;
-    return gnames_.emplace(gid, std::move(name)).first->second;
-  }
-  // The uid restore (and duplicity's comparison) gives a stored owner: by name, else numeric.
-  int64_t uid_for(const std::string& uname, int64_t uid) {
-    if (uname.empty()) return uid;
-    auto it = uids_.find(uname);
-    if (it == uids_.end()) {
-      std::optional<int64_t> found;
-      passwd pw{}, *res = nullptr;
-      std::vector<char> buf(16384);
-      if (::getpwnam_r(uname.c_str(), &pw, buf.data(), buf.size(), &res) == 0 && res) {
-        found = pw.pw_uid;
-      }
-      it = uids_.emplace(uname, found).first;
-    }
-    return it->second ? *it->second : uid;
-  }
-  int64_t gid_for(const std::string& gname, int64_t gid) {
-    if (gname.empty()) return gid;
-    auto it = gids_.find(gname);
-    if (it == gids_.end()) {
-      std::optional<int64_t> found;
-      group gr{}, *res = nullptr;
-      std::vector<char> buf(16384);
-      if (::getgrnam_r(gname.c_str(), &gr, buf.data(), buf.size(), &res) == 0 && res) {
-        found = gr.gr_gid;
-      }
-      it = gids_.emplace(gname, found).first;
-    }
-    return it->second ? *it->second : gid;
-  }
-
- private:
-  std::unordered_map<uid_t, std::string> unames_;
-  std::unordered_map<gid_t, std::string> gnames_;
-  std::unordered_map<std::string, std::optional<int64_t>> uids_, gids_;
-};
 
 std::optional<TarType> tar_type_of(mode_t mode) {
   if (S_ISREG(mode)) return TarType::kFile;
@@ -289,15 +232,6 @@ class EncodeWorker {
 
 namespace {
 
-std::string pretty_time(double t) {
-  time_t secs = static_cast<time_t>(t);
-  struct tm tm {};
-  ::localtime_r(&secs, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%a %b %e %H:%M:%S %Y", &tm);
-  return buf;
-}
-
 // statistics.py inttopretty for a float number of seconds.
 std::string pretty_interval(double seconds) {
   std::vector<std::string> parts;
@@ -342,8 +276,12 @@ std::string byte_summary(int64_t count) {
 std::string format_statistics(const BackupStatistics& s) {
   std::string header = "--------------[ Backup Statistics ]--------------";
   std::string out = header + "\n";
-  out += fmt::format("StartTime {:.2f} ({})\n", s.start_time, pretty_time(s.start_time));
-  out += fmt::format("EndTime {:.2f} ({})\n", s.end_time, pretty_time(s.end_time));
+  // dup_time.timetopretty of statistics.py's float times (truncated: they are never negative).
+  const auto pretty = [](double t) {
+    return pretty_time(static_cast<int64_t>(t), Unrepresentable::kStrftime);
+  };
+  out += fmt::format("StartTime {:.2f} ({})\n", s.start_time, pretty(s.start_time));
+  out += fmt::format("EndTime {:.2f} ({})\n", s.end_time, pretty(s.end_time));
   double elapsed = s.end_time - s.start_time;
   out += fmt::format("ElapsedTime {:.2f} ({})\n", elapsed, pretty_interval(elapsed));
   const auto bytes = [&](const char* name, int64_t v) {
@@ -509,8 +447,8 @@ class SetWriter::Impl {
     if (e.type != type) return false;
     const auto perms_equal = [&] {
       return (src.st.st_mode & 07777) == (e.mode & 07777) &&
-             static_cast<int64_t>(src.st.st_uid) == owners_.uid_for(e.uname, e.uid) &&
-             static_cast<int64_t>(src.st.st_gid) == owners_.gid_for(e.gname, e.gid);
+             static_cast<int64_t>(src.st.st_uid) == owners_.uid(e.uname, e.uid) &&
+             static_cast<int64_t>(src.st.st_gid) == owners_.gid(e.gname, e.gid);
     };
     switch (type) {
       case TarType::kFile:
@@ -869,7 +807,7 @@ class SetWriter::Impl {
   bool finished_ = false;
   bool have_last_ = false;
   Index last_index_;
-  OwnerCache owners_;
+  OwnerMapper owners_;
   BackupStatistics stats_;
   Manifest manifest_;
   std::string sig_name_, manifest_name_;

@@ -27,11 +27,11 @@
 #include <exception>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <utility>
 
+#include "chain/codec/gpgme.h"
 #include "chain/codec/inflate.h"
 #include "chain/codec/openpgp.h"
 
@@ -154,19 +154,9 @@ Status decode_gzip(const Backend& backend, const std::string& name, const ByteSi
 // ---------------------------------------------------------------------------------------------
 // GnuPG through GPGME
 
-void init_gpgme() {
-  static std::once_flag once;
-  // gpgme_check_version also initialises the library's subsystems and sets SIGPIPE to be
-  // ignored (a dying gpg must not kill us).
-  std::call_once(once, [] { gpgme_check_version(nullptr); });
-}
-
+// gpgme_text, its first letter lower-cased for the middle of our messages.
 std::string gpgme_message(gpgme_error_t err) {
-  char buffer[256];
-  if (gpgme_strerror_r(err, buffer, sizeof buffer) != 0) {
-    return fmt::format("gpgme error {}", static_cast<unsigned>(gpgme_err_code(err)));
-  }
-  std::string message(buffer);
+  std::string message = gpgme_text(err);
   if (!message.empty()) message[0] = static_cast<char>(std::tolower(message[0]));
   return message;
 }
@@ -271,49 +261,6 @@ struct GpgOutput {
   std::exception_ptr exception;
 };
 
-struct PassphraseState {
-  const Credentials& credentials;
-  int requests = 0;
-  bool missing = false;  // asked, but no passphrase was given
-  bool bad = false;      // gpg said the passphrase we gave was wrong
-  bool too_many = false;
-};
-
-gpgme_error_t passphrase_callback(void* hook, const char* /*uid_hint*/,
-                                  const char* /*passphrase_info*/, int prev_was_bad, int fd) {
-  auto* state = static_cast<PassphraseState*>(hook);
-  ++state->requests;
-  if (prev_was_bad) {
-    // Never retry: the same passphrase would fail again, and there is no one to ask.
-    state->bad = true;
-    return gpgme_error(GPG_ERR_BAD_PASSPHRASE);
-  }
-  if (!state->credentials.passphrase) {
-    state->missing = true;
-    return gpgme_error(GPG_ERR_NO_PASSPHRASE);
-  }
-  if (state->requests > kMaxPassphraseRequests) {
-    state->too_many = true;
-    return gpgme_error(GPG_ERR_CANCELED);
-  }
-  // Written straight from the caller's string: no copy of the passphrase to wipe.
-  const std::string& passphrase = *state->credentials.passphrase;
-  if (gpgme_io_writen(fd, passphrase.data(), passphrase.size()) != 0 ||
-      gpgme_io_writen(fd, "\n", 1) != 0) {
-    return gpgme_error_from_syserror();
-  }
-  return 0;
-}
-
-struct ContextDeleter {
-  void operator()(gpgme_ctx_t ctx) const { gpgme_release(ctx); }
-};
-struct DataDeleter {
-  void operator()(gpgme_data_t data) const { gpgme_data_release(data); }
-};
-using Context = std::unique_ptr<std::remove_pointer_t<gpgme_ctx_t>, ContextDeleter>;
-using Data = std::unique_ptr<std::remove_pointer_t<gpgme_data_t>, DataDeleter>;
-
 // Key ids the message was encrypted to (for "no secret key" messages).
 std::string recipient_key_ids(gpgme_decrypt_result_t result) {
   std::string ids;
@@ -336,7 +283,7 @@ std::string recipient_key_ids(gpgme_decrypt_result_t result) {
 //   flipped byte, bad MDC, truncation  GPG_ERR_DECRYPT_FAILED
 //   not OpenPGP, empty              GPG_ERR_NO_DATA
 Error decrypt_error(const std::string& name, gpgme_error_t err, gpgme_decrypt_result_t result,
-                    const PassphraseState& passphrase) {
+                    const PassphraseRequests& passphrase) {
   const auto auth = [&](std::string why) {
     return Error{ErrorKind::kAuth, fmt::format("cannot decrypt {}: {}", name, why)};
   };
@@ -411,31 +358,14 @@ std::optional<Status> decode_gpg_symmetric(const Backend& backend, const std::st
 
 Status decode_gpg_gpgme(const Backend& backend, const std::string& name,
                         const Credentials& credentials, const ByteSink& sink) {
-  init_gpgme();
   const auto setup_error = [&](const char* what, gpgme_error_t err) {
     return error(ErrorKind::kIoError, "cannot decrypt {}: {}: {}", name, what, gpgme_message(err));
   };
 
-  gpgme_ctx_t raw_ctx = nullptr;
-  if (gpgme_error_t err = gpgme_new(&raw_ctx)) return setup_error("gpgme_new", err);
-  Context ctx(raw_ctx);
-  if (gpgme_error_t err = gpgme_set_protocol(ctx.get(), GPGME_PROTOCOL_OpenPGP)) {
-    return setup_error("OpenPGP protocol", err);
-  }
-  if (!credentials.gnupg_home.empty()) {
-    if (gpgme_error_t err = gpgme_ctx_set_engine_info(ctx.get(), GPGME_PROTOCOL_OpenPGP, nullptr,
-                                                      credentials.gnupg_home.c_str())) {
-      return setup_error("GnuPG home directory", err);
-    }
-  }
-  if (gpgme_error_t err = gpgme_set_pinentry_mode(ctx.get(), GPGME_PINENTRY_MODE_LOOPBACK)) {
-    return setup_error("loopback pinentry", err);
-  }
-  if (gpgme_error_t err = gpgme_set_ctx_flag(ctx.get(), "no-symkey-cache", "1")) {
-    return setup_error("no-symkey-cache", err);
-  }
-  PassphraseState passphrase{credentials};
-  gpgme_set_passphrase_cb(ctx.get(), &passphrase_callback, &passphrase);
+  PassphraseRequests passphrase{&credentials.passphrase, kMaxPassphraseRequests};
+  auto made = new_gpgme_context(credentials.gnupg_home, &passphrase);
+  if (!made) return setup_error(made.error().step, made.error().err);
+  GpgmeContext ctx = std::move(*made);
 
   GpgInput input(backend, name);
   gpgme_data_cbs input_cbs{&gpg_input_read, nullptr, &gpg_input_seek, nullptr};
@@ -443,7 +373,7 @@ Status decode_gpg_gpgme(const Backend& backend, const std::string& name,
   if (gpgme_error_t err = gpgme_data_new_from_cbs(&raw_data, &input_cbs, &input)) {
     return setup_error("input", err);
   }
-  Data cipher(raw_data);
+  GpgmeData cipher(raw_data);
 
   // gpg's output goes through a pipe read here in large pieces by a second thread: GPGME's
   // callback data objects move it in 4 KiB reads with a poll each. If the sink fails, the
@@ -459,7 +389,7 @@ Status decode_gpg_gpgme(const Backend& backend, const std::string& name,
     ::close(fds[1]);
     return setup_error("output", err);
   }
-  Data plain(raw_data);
+  GpgmeData plain(raw_data);
   std::thread reader([&output, read_fd = fds[0]] {
     std::string buf(kSinkPieceSize, '\0');
     for (;;) {

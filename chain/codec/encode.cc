@@ -8,15 +8,17 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <mutex>
 #include <thread>
 
+#include "chain/codec/gpgme.h"
 #include "chain/codec/openpgp_encrypt.h"
 
 namespace dupfs::chain {
 namespace {
 
 constexpr size_t kOutPiece = 256 * 1024;
+// Passphrase requests answered within one operation (PassphraseRequests::limit).
+constexpr int kMaxPassphraseRequests = 4;
 
 // ---------------------------------------------------------------------------------------------
 // Plain
@@ -75,91 +77,25 @@ class SymmetricPgpEncoder : public Encoder {
 // goes to it through a pipe written by write(), its output comes back through a second pipe
 // read by a reader thread that calls the sink.
 
-void init_gpgme() {
-  static std::once_flag once;
-  std::call_once(once, [] { gpgme_check_version(nullptr); });
-}
-
-std::string gpgme_text(gpgme_error_t err) {
-  char buffer[256];
-  if (gpgme_strerror_r(err, buffer, sizeof buffer) != 0) {
-    return "gpgme error " + std::to_string(static_cast<unsigned>(gpgme_err_code(err)));
-  }
-  return buffer;
-}
-
-struct ContextDeleter {
-  void operator()(gpgme_ctx_t ctx) const { gpgme_release(ctx); }
-};
-using Context = std::unique_ptr<std::remove_pointer_t<gpgme_ctx_t>, ContextDeleter>;
-struct DataDeleter {
-  void operator()(gpgme_data_t d) const { gpgme_data_release(d); }
-};
-using Data = std::unique_ptr<std::remove_pointer_t<gpgme_data_t>, DataDeleter>;
-struct KeyDeleter {
-  void operator()(gpgme_key_t k) const { gpgme_key_unref(k); }
-};
-using Key = std::unique_ptr<std::remove_pointer_t<gpgme_key_t>, KeyDeleter>;
-
-struct PassphraseHook {
-  const std::optional<std::string>* passphrase;
-  int requests = 0;
-  bool missing = false;
-  bool bad = false;
-};
-
-gpgme_error_t passphrase_cb(void* hook, const char*, const char*, int prev_was_bad, int fd) {
-  auto* h = static_cast<PassphraseHook*>(hook);
-  ++h->requests;
-  if (prev_was_bad || h->requests > 4) {
-    h->bad = true;
-    return gpgme_error(GPG_ERR_BAD_PASSPHRASE);
-  }
-  if (!*h->passphrase) {
-    h->missing = true;
-    return gpgme_error(GPG_ERR_NO_PASSPHRASE);
-  }
-  const std::string& p = **h->passphrase;
-  if (gpgme_io_writen(fd, p.data(), p.size()) != 0 || gpgme_io_writen(fd, "\n", 1) != 0) {
-    return gpgme_error_from_syserror();
-  }
-  return 0;
-}
-
 // A configured context plus the keys it needs.
 struct GpgSetup {
-  Context ctx;
-  std::vector<Key> recipients;
-  std::unique_ptr<PassphraseHook> hook;
+  GpgmeContext ctx;
+  std::vector<GpgmeKey> recipients;
+  std::unique_ptr<PassphraseRequests> hook;  // where the context's passphrase callback points
 };
 
 Result<GpgSetup> gpg_setup(const EncodeOptions& options, const std::string& name) {
-  init_gpgme();
   const auto fail = [&](const char* what, gpgme_error_t err) {
     return error(ErrorKind::kIoError, "cannot encrypt {}: {}: {}", name, what, gpgme_text(err));
   };
   GpgSetup s;
-  gpgme_ctx_t raw = nullptr;
-  if (gpgme_error_t err = gpgme_new(&raw)) return fail("gpgme_new", err);
-  s.ctx.reset(raw);
-  if (gpgme_error_t err = gpgme_set_protocol(raw, GPGME_PROTOCOL_OpenPGP)) {
-    return fail("OpenPGP protocol", err);
-  }
-  if (!options.gnupg_home.empty()) {
-    if (gpgme_error_t err = gpgme_ctx_set_engine_info(raw, GPGME_PROTOCOL_OpenPGP, nullptr,
-                                                      options.gnupg_home.c_str())) {
-      return fail("GnuPG home directory", err);
-    }
-  }
+  s.hook = std::make_unique<PassphraseRequests>(
+      PassphraseRequests{&options.passphrase, kMaxPassphraseRequests});
+  auto made = new_gpgme_context(options.gnupg_home, s.hook.get());
+  if (!made) return fail(made.error().step, made.error().err);
+  s.ctx = std::move(*made);
+  gpgme_ctx_t raw = s.ctx.get();
   gpgme_set_armor(raw, 0);
-  if (gpgme_error_t err = gpgme_set_pinentry_mode(raw, GPGME_PINENTRY_MODE_LOOPBACK)) {
-    return fail("loopback pinentry", err);
-  }
-  if (gpgme_error_t err = gpgme_set_ctx_flag(raw, "no-symkey-cache", "1")) {
-    return fail("no-symkey-cache", err);
-  }
-  s.hook = std::make_unique<PassphraseHook>(PassphraseHook{&options.passphrase});
-  gpgme_set_passphrase_cb(raw, &passphrase_cb, s.hook.get());
   for (const auto& id : options.recipients) {
     gpgme_key_t key = nullptr;
     if (gpgme_error_t err = gpgme_get_key(raw, id.c_str(), &key, 0); err || key == nullptr) {
@@ -175,7 +111,7 @@ Result<GpgSetup> gpg_setup(const EncodeOptions& options, const std::string& name
       return error(ErrorKind::kInvalidArgument, "secret signing key {} not found: {}",
                    options.sign_key, err ? gpgme_text(err) : std::string("no such key"));
     }
-    Key owned(key);
+    GpgmeKey owned(key);
     if (gpgme_error_t err = gpgme_signers_add(raw, key)) return fail("signing key", err);
   }
   return s;
@@ -329,7 +265,7 @@ class GpgEncoder : public Encoder {
     if (setup_.hook->missing) {
       return Error{ErrorKind::kAuth, "cannot encrypt " + name_ + ": no passphrase given"};
     }
-    if (code == GPG_ERR_BAD_PASSPHRASE || setup_.hook->bad) {
+    if (code == GPG_ERR_BAD_PASSPHRASE || setup_.hook->bad || setup_.hook->too_many) {
       return Error{ErrorKind::kAuth, "cannot sign " + name_ + ": bad passphrase"};
     }
     if (code == GPG_ERR_UNUSABLE_PUBKEY) {
@@ -343,7 +279,7 @@ class GpgEncoder : public Encoder {
   std::string name_;
   EncodeOptions options_;
   GpgSetup setup_;
-  Data plain_, cipher_;
+  GpgmeData plain_, cipher_;
   int in_r_ = -1, in_w_ = -1, out_r_ = -1, out_w_ = -1;
   std::thread op_, reader_;
   bool started_ = false;

@@ -1,9 +1,9 @@
 #include "chain/format/names.h"
 
 #include <fmt/format.h>
-#include <time.h>
 
 #include <array>
+#include <charconv>
 #include <limits>
 #include <vector>
 
@@ -106,125 +106,14 @@ class Pattern {
   std::vector<Step> steps_;
 };
 
-// ---- Time strings (dup_time.py). ----
-
-// Python's int(str) for base 10: surrounding whitespace, an optional sign, digits with single
-// underscores between them.
-std::optional<int64_t> py_int(std::string_view s) {
-  auto space = [](char c) {
-    return c == ' ' || (c >= '\t' && c <= '\r') || (c >= '\x1c' && c <= '\x1f');
-  };
-  while (!s.empty() && space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && space(s.back())) s.remove_suffix(1);
-  bool negative = false;
-  if (!s.empty() && (s.front() == '+' || s.front() == '-')) {
-    negative = s.front() == '-';
-    s.remove_prefix(1);
+// file_naming.parse's str2time for the long forms: genstrtotime of the upper-cased text, minus
+// intervals (see parse_name).
+std::optional<int64_t> long_time(std::string_view text, std::string_view sep) {
+  std::string ts(text);
+  for (char& c : ts) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
   }
-  if (s.empty() || !is_digit(s.front()) || !is_digit(s.back())) return std::nullopt;
-  int64_t value = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '_') {
-      if (!is_digit(s[i + 1])) return std::nullopt;  // s.back() is a digit, so i + 1 is valid
-      continue;
-    }
-    if (!is_digit(s[i])) return std::nullopt;
-    if (value > (std::numeric_limits<int64_t>::max() - 9) / 10) return std::nullopt;
-    value = value * 10 + (s[i] - '0');
-  }
-  return negative ? -value : value;
-}
-
-std::vector<std::string_view> split(std::string_view s, std::string_view sep) {
-  std::vector<std::string_view> parts;
-  if (sep.empty()) return {s};
-  while (true) {
-    size_t at = s.find(sep);
-    parts.push_back(s.substr(0, at));
-    if (at == std::string_view::npos) break;
-    s.remove_prefix(at + sep.size());
-  }
-  return parts;
-}
-
-int64_t utc_seconds(int64_t year, int64_t month, int64_t day, int64_t hour, int64_t minute,
-                    int64_t second) {
-  struct tm tm = {};
-  tm.tm_year = static_cast<int>(year - 1900);
-  tm.tm_mon = static_cast<int>(month - 1);
-  tm.tm_mday = static_cast<int>(day);
-  tm.tm_hour = static_cast<int>(hour);
-  tm.tm_min = static_cast<int>(minute);
-  tm.tm_sec = static_cast<int>(second);
-  return static_cast<int64_t>(::timegm(&tm));
-}
-
-// dup_time.tzdtoseconds, including its arithmetic: "-07:30" is read as -(7*60) + 30 minutes. That
-// is what duplicity reads, and its gettzd() writes such zones to match (see local_tzd).
-std::optional<int64_t> tzd_seconds(std::string_view tzd, std::string_view sep) {
-  if (tzd == "Z") return 0;
-  if (tzd.size() != 6 || (tzd[0] != '-' && tzd[0] != '+') || tzd.substr(3, 1) != sep) {
-    return std::nullopt;
-  }
-  auto hours = py_int(tzd.substr(0, 3));
-  auto minutes = py_int(tzd.substr(4));
-  if (!hours || !minutes) return std::nullopt;
-  return -60 * (60 * *hours + *minutes);
-}
-
-// dup_time.stringtotime.
-std::optional<int64_t> string_to_time(std::string_view ts, std::string_view sep) {
-  auto halves = split(ts.substr(0, 19), "T");
-  if (halves.size() != 2) return std::nullopt;
-  std::string_view date = halves[0];
-  std::string_view daytime = halves[1];
-  std::optional<int64_t> f[6];
-  if (ts.size() == 16) {
-    auto slice = [](std::string_view s, size_t from, size_t to) {
-      return from >= s.size() ? std::string_view() : s.substr(from, to - from);
-    };
-    f[0] = py_int(slice(date, 0, 4));
-    f[1] = py_int(slice(date, 4, 6));
-    f[2] = py_int(slice(date, 6, 8));
-    f[3] = py_int(slice(daytime, 0, 2));
-    f[4] = py_int(slice(daytime, 2, 4));
-    f[5] = py_int(slice(daytime, 4, 6));
-  } else {
-    auto d = split(date, "-");
-    auto t = split(daytime, sep);
-    if (d.size() != 3 || t.size() != 3) return std::nullopt;
-    for (int i = 0; i < 3; ++i) {
-      f[i] = py_int(d[i]);
-      f[i + 3] = py_int(t[i]);
-    }
-  }
-  for (auto& v : f) {
-    if (!v) return std::nullopt;
-  }
-  int64_t year = *f[0], month = *f[1], day = *f[2], hour = *f[3], minute = *f[4], second = *f[5];
-  if (!(1900 < year && year < 2100) || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 ||
-      hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 61) {
-    return std::nullopt;
-  }
-  int64_t utc = utc_seconds(year, month, day, hour, minute, second);
-  if (ts.size() == 16) return utc;
-  auto offset = tzd_seconds(ts.substr(std::min<size_t>(19, ts.size())), sep);
-  if (!offset) return std::nullopt;
-  return utc + *offset;
-}
-
-// dup_time.gettzd(0): the local standard-time offset as written in old-form names.
-std::string local_tzd(std::string_view sep) {
-  ::tzset();
-  int64_t west = ::timezone;  // seconds west of UTC, standard time
-  int64_t offset = -west;
-  offset = offset >= 0 ? offset / 60 : -((-offset + 59) / 60);  // Python floor division
-  if (offset == 0) return "Z";
-  char sign = offset > 0 ? '+' : '-';
-  // Python divmod (floor) then abs(), as duplicity does.
-  int64_t hours = offset >= 0 ? offset / 60 : -((-offset + 59) / 60);
-  int64_t minutes = offset - hours * 60;
-  return fmt::format("{}{:02d}{}{:02d}", sign, hours < 0 ? -hours : hours, sep, minutes);
+  return gen_str_to_time(ts, std::nullopt, sep);
 }
 
 bool all_of(std::string_view s, bool (*pred)(char)) {
@@ -235,55 +124,12 @@ bool all_of(std::string_view s, bool (*pred)(char)) {
   return true;
 }
 
-// Plain dates that dup_time.genstrtotime accepts: 2001-3-23, 2001/3/23, 3/23/2001, 20010323Z.
-std::optional<std::array<int64_t, 3>> plain_date(std::string_view s) {
-  auto is_sep = [](char c) { return c == '-' || c == '/'; };
-  auto digits = [](std::string_view p, size_t lo, size_t hi) {
-    return p.size() >= lo && p.size() <= hi && all_of(p, is_digit);
-  };
-  if (s.size() == 9 && s.back() == 'Z' && all_of(s.substr(0, 8), is_digit)) {
-    return std::array<int64_t, 3>{*py_int(s.substr(0, 4)), *py_int(s.substr(4, 2)),
-                                  *py_int(s.substr(6, 2))};
-  }
-  size_t a = std::string_view::npos, b = std::string_view::npos;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (is_sep(s[i])) {
-      if (a == std::string_view::npos) {
-        a = i;
-      } else if (b == std::string_view::npos) {
-        b = i;
-      } else {
-        return std::nullopt;
-      }
-    }
-  }
-  if (b == std::string_view::npos) return std::nullopt;
-  std::string_view p0 = s.substr(0, a), p1 = s.substr(a + 1, b - a - 1), p2 = s.substr(b + 1);
-  if (digits(p0, 4, 4) && digits(p1, 1, 2) && digits(p2, 1, 2)) {
-    return std::array<int64_t, 3>{*py_int(p0), *py_int(p1), *py_int(p2)};
-  }
-  if (digits(p0, 1, 2) && digits(p1, 1, 2) && digits(p2, 4, 4)) {
-    return std::array<int64_t, 3>{*py_int(p2), *py_int(p0), *py_int(p1)};
-  }
-  return std::nullopt;
-}
-
-// dup_time.genstrtotime applied to the upper-cased time text of a long name, minus intervals.
-std::optional<int64_t> long_time(std::string_view text, std::string_view sep) {
-  std::string ts(text);
-  for (char& c : ts) {
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-  }
-  if (all_of(ts, is_digit)) return py_int(ts);
-  if (auto t = string_to_time(ts, sep)) return t;
-  if (auto t = string_to_time(ts + local_tzd(sep), sep)) return t;
-  // Intervals such as "3D" (relative to the current time) are deliberately not accepted.
-  if (auto d = plain_date(ts)) {
-    std::string iso =
-        fmt::format("{}-{:02d}-{:02d}T00:00:00{}", (*d)[0], (*d)[1], (*d)[2], local_tzd(sep));
-    return string_to_time(iso, sep);
-  }
-  return std::nullopt;
+// int() of the long forms' volume numbers ("[0-9]+"); nullopt when it does not fit.
+std::optional<int64_t> decimal(std::string_view s) {
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return value;
 }
 
 std::optional<int64_t> from_base36(std::string_view s) {
@@ -308,7 +154,7 @@ std::optional<int64_t> name_time(std::optional<std::string_view> text, bool shor
 
 std::optional<int> volume_number(std::optional<std::string_view> text, bool short_form) {
   if (!text) return std::nullopt;
-  auto n = short_form ? from_base36(*text) : py_int(*text);
+  auto n = short_form ? from_base36(*text) : decimal(*text);
   if (!n || *n <= 0 || *n > std::numeric_limits<int>::max()) return std::nullopt;
   return static_cast<int>(*n);
 }
@@ -501,15 +347,6 @@ std::optional<ParsedName> parse_name(std::string_view name, const NamePrefixes& 
 std::optional<int64_t> parse_name_time(std::string_view text, std::string_view time_separator) {
   if (auto t = long_time(text, time_separator)) return t;
   return from_base36(text);
-}
-
-std::string format_name_time(int64_t epoch) {
-  time_t t = static_cast<time_t>(epoch);
-  struct tm tm = {};
-  ::gmtime_r(&t, &tm);
-  char buf[64];
-  size_t n = ::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return std::string(buf, n);
 }
 
 std::string full_volume_name(int64_t time, int volume, std::string_view suffix,

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "backends/base/error.h"
+#include "chain/format/dup_time.h"  // format_name_time, the times in the names written here
 
 namespace dupfs::chain {
 
@@ -44,20 +45,19 @@ struct NamePrefixes {
 // nullopt for names that are not duplicity's (they are ignored), including .par2 and .jsonstat.
 // Follows file_naming.parse of duplicity 0.8: short patterns first, then long ones; the first
 // regex match decides, and a time that does not convert (or converts to 0) rejects the name.
-// Two deliberate differences, both for names no duplicity writes: interval times ("3D", which
-// duplicity resolves relative to the current time) are rejected, and volume number 0 or one that
-// does not fit an int is rejected (duplicity asserts).
+// Deliberate differences, all for names no duplicity writes: interval times ("3D", which
+// duplicity resolves relative to the current time) are rejected, so are times dup_time.h refuses
+// (bytes beyond ASCII, numbers beyond int64_t), and volume number 0 or one that does not fit an
+// int (duplicity asserts).
 std::optional<ParsedName> parse_name(std::string_view name, const NamePrefixes& prefixes = {});
 
-// Epoch seconds from a time string as found in names: "20261126T063843Z", the old form
-// "2002-08-17T16:17:01-07:00" (or with "Z"; see NamePrefixes::time_separator), a decimal epoch
-// number, a plain date (midnight, local standard time, as duplicity does), or else base-36
-// epoch seconds (lowercase "0-9a-z"). A string of decimal digits is read as decimal.
+// Epoch seconds from a time string as found in names: what file_naming.parse reads in the long
+// forms (gen_str_to_time of the upper-cased text, without `now`: "20261126T063843Z", the old
+// form "2002-08-17T16:17:01-07:00" or "...Z" with NamePrefixes::time_separator, epoch seconds, a
+// plain date), or else base-36 epoch seconds (lowercase "0-9a-z"). A string of decimal digits is
+// read as decimal.
 std::optional<int64_t> parse_name_time(std::string_view text,
                                        std::string_view time_separator = ":");
-
-// "20261126T063843Z".
-std::string format_name_time(int64_t epoch);
 
 // The long-form names duplicity 0.8 writes. `suffix` is "" , ".gz" or ".gpg". Prefixes are
 // applied as duplicity applies them (general + archive/manifest/signature).

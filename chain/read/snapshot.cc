@@ -1,49 +1,12 @@
 #include "chain/read/snapshot.h"
 
-#include <grp.h>
-#include <pwd.h>
-
 #include <algorithm>
 #include <future>
 #include <unordered_map>
 
+#include "chain/format/owners.h"
+
 namespace dupfs::chain {
-namespace {
-
-// Local ids for owner names, looked up once per name.
-class OwnerMap {
- public:
-  int64_t uid(const std::string& name, int64_t fallback) {
-    if (name.empty()) return fallback;
-    auto [it, fresh] = users_.try_emplace(name, -1);
-    if (fresh) {
-      struct passwd pw, *found = nullptr;
-      char buf[4096];
-      if (::getpwnam_r(name.c_str(), &pw, buf, sizeof buf, &found) == 0 && found) {
-        it->second = found->pw_uid;
-      }
-    }
-    return it->second >= 0 ? it->second : fallback;
-  }
-  int64_t gid(const std::string& name, int64_t fallback) {
-    if (name.empty()) return fallback;
-    auto [it, fresh] = groups_.try_emplace(name, -1);
-    if (fresh) {
-      struct group gr, *found = nullptr;
-      char buf[4096];
-      if (::getgrnam_r(name.c_str(), &gr, buf, sizeof buf, &found) == 0 && found) {
-        it->second = found->gr_gid;
-      }
-    }
-    return it->second >= 0 ? it->second : fallback;
-  }
-
- private:
-  std::unordered_map<std::string, int64_t> users_;
-  std::unordered_map<std::string, int64_t> groups_;
-};
-
-}  // namespace
 
 std::shared_ptr<const FileVersion> VersionCache::find(uint32_t volume, uint64_t offset) {
   std::lock_guard lock(mu_);
@@ -62,7 +25,7 @@ Snapshot::Snapshot(int64_t time,
                    bool numeric_owner)
     : time_(time), sets_(std::move(sets)), store_(store), versions_(versions) {
   const std::vector<SigEntry> entries = merge_signatures(layers);
-  OwnerMap owners;
+  OwnerMapper owners;
   nodes_.push_back(Node{});  // the root, until its entry (index ()) fills it in
   nodes_[0].mode = 0755;
   // Entries come sorted by index, so a parent is always met before its children; the path of

@@ -2,9 +2,7 @@
 
 #include <fcntl.h>
 #include <ftw.h>
-#include <grp.h>
 #include <openssl/evp.h>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
@@ -646,34 +644,6 @@ Status read_restore(const Backend& backend, const Credentials& credentials,
   }
   sink.on_trusted();
   return {};
-}
-
-// ---------------------------------------------------------------------------------------------
-
-int64_t OwnerMapper::uid(const TarHeader& h) {
-  if (numeric_ || h.uname.empty()) return h.uid;
-  for (const auto& [name, id] : users_) {
-    if (name == h.uname) return id >= 0 ? id : h.uid;
-  }
-  int64_t id = -1;
-  struct passwd pw, *found = nullptr;
-  char buf[4096];
-  if (::getpwnam_r(h.uname.c_str(), &pw, buf, sizeof buf, &found) == 0 && found) id = found->pw_uid;
-  users_.emplace_back(h.uname, id);
-  return id >= 0 ? id : h.uid;
-}
-
-int64_t OwnerMapper::gid(const TarHeader& h) {
-  if (numeric_ || h.gname.empty()) return h.gid;
-  for (const auto& [name, id] : groups_) {
-    if (name == h.gname) return id >= 0 ? id : h.gid;
-  }
-  int64_t id = -1;
-  struct group gr, *found = nullptr;
-  char buf[4096];
-  if (::getgrnam_r(h.gname.c_str(), &gr, buf, sizeof buf, &found) == 0 && found) id = found->gr_gid;
-  groups_.emplace_back(h.gname, id);
-  return id >= 0 ? id : h.gid;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@
 #include "chain/codec/decode.h"
 #include "chain/format/collection.h"
 #include "chain/format/index.h"
+#include "chain/format/owners.h"  // OwnerMapper, for TreeWriter and VerifySink
 #include "chain/format/tar.h"
 
 namespace dupfs::chain {
@@ -106,20 +107,6 @@ struct RestoreOptions {
 Status read_restore(const Backend& backend, const Credentials& credentials,
                     const std::vector<RestoreSet>& sets, const RestoreOptions& options,
                     RestoreSink& sink, RestoreResult& result);
-
-// Local ids for owner names as duplicity's restore maps them: the uname/gname through the local
-// passwd/group files, falling back to the stored ids (always the stored ids with numeric_owner).
-// Not thread-safe.
-class OwnerMapper {
- public:
-  explicit OwnerMapper(bool numeric_owner) : numeric_(numeric_owner) {}
-  int64_t uid(const TarHeader& h);
-  int64_t gid(const TarHeader& h);
-
- private:
-  bool numeric_;
-  std::vector<std::pair<std::string, int64_t>> users_, groups_;
-};
 
 struct TreeWriterOptions {
   bool numeric_owner = false;

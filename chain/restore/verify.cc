@@ -9,19 +9,11 @@
 #include <cstring>
 #include <ctime>
 
+#include "chain/format/dup_time.h"
 #include "chain/format/sigtar.h"
 #include "chain/metadata/archive_dir.h"
 
 namespace dupfs::chain {
-
-std::string pretty_time(int64_t t) {
-  std::time_t tt = t;
-  std::tm tm{};
-  ::localtime_r(&tt, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%a %b %e %H:%M:%S %Y", &tm);
-  return buf;
-}
 
 LocalWalk::LocalWalk(std::string root) : root_(std::move(root)) {}
 
@@ -181,8 +173,9 @@ Status VerifySink::on_object(const RestoredObject& object) {
     }
     const int64_t mtime = std::max<int64_t>(h.mtime, 0);
     if (mtime != st.st_mtime && (mtime > 0 || st.st_mtime > 0)) {
-      report(fmt::format("File {} has mtime {}, expected {}", path, pretty_time(st.st_mtime),
-                         pretty_time(mtime)));
+      report(fmt::format("File {} has mtime {}, expected {}", path,
+                         pretty_time(st.st_mtime, Unrepresentable::kStrftime),
+                         pretty_time(mtime, Unrepresentable::kStrftime)));
       return {};
     }
     if (h.type == TarType::kFile) {

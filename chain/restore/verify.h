@@ -126,7 +126,4 @@ std::vector<std::string> cached_manifests(const std::vector<std::string>& manife
 // backup chain. duplicity only warns about the first kind; dupfs's verify fails on all of them.
 std::vector<std::string> unusable_files(const Collection& collection);
 
-// time.asctime(time.localtime(t)), as duplicity prints times in differences.
-std::string pretty_time(int64_t t);
-
 }  // namespace dupfs::chain

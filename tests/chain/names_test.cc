@@ -10,7 +10,9 @@
 #include <random>
 #include <sstream>
 
+#include "tests/support/duplicity.h"
 #include "tests/support/process.h"
+#include "tests/support/time_zone.h"
 
 namespace dupfs::chain {
 namespace {
@@ -139,23 +141,39 @@ TEST(NamesParse, LenientTimes) {
 }
 
 TEST(NamesParse, PlainDatesUseLocalStandardTime) {
-  const char* old_tz = getenv("TZ");
-  std::string saved = old_tz ? old_tz : "";
-  setenv("TZ", "UTC", 1);
-  tzset();
-  expect_name("duplicity-full.2026-11-26.manifest", full(1795651200, 0, true));
-  expect_name("duplicity-full.20261126Z.manifest", full(1795651200, 0, true));
-  expect_name("duplicity-full.11/26/2026.manifest", full(1795651200, 0, true));
-  setenv("TZ", "EST5EDT", 1);  // standard time is used even in summer, as duplicity does
-  tzset();
+  {
+    test::ScopedTimeZone tz("UTC");
+    expect_name("duplicity-full.2026-11-26.manifest", full(1795651200, 0, true));
+    expect_name("duplicity-full.20261126Z.manifest", full(1795651200, 0, true));
+    expect_name("duplicity-full.11/26/2026.manifest", full(1795651200, 0, true));
+  }
+  test::ScopedTimeZone tz("EST5EDT");  // standard time is used even in summer, as duplicity does
   expect_name("duplicity-full.2026-07-01.manifest", full(1782882000, 0, true));
   expect_name("duplicity-full.2026-07-01T10:00:00.manifest", full(1782918000, 0, true));
-  if (old_tz) {
-    setenv("TZ", saved.c_str(), 1);
-  } else {
-    unsetenv("TZ");
+}
+
+// Where the name parser and the command line's parser disagreed before both became dup_time
+// (file_naming.parse's answers, TZ as shown): "\x1c".."\x1f" are not whitespace to int(), and
+// the old form is mktime minus time.timezone, not UTC where the zone's offset changed.
+TEST(NamesParse, TimesAsDupTimeReadsThem) {
+  {
+    test::ScopedTimeZone tz("UTC");
+    expect_name("duplicity-full.2002-08-17T16:17:0 Z.manifest", full(1029601020, 0, true));
+    expect_name("duplicity-full.2002-08-17T16:17:0\tZ.manifest", full(1029601020, 0, true));
+    expect_name("duplicity-full.2002-08-17T16:17:0\x1cZ.manifest", std::nullopt);
+    expect_name("duplicity-full.2002-08-17T16:17:0\x1fZ.manifest", std::nullopt);
+    expect_name("duplicity-full.2002-8-17T16:1_7:01Z.manifest", full(1029601021, 0, true));
+    expect_name("duplicity-full.2002-8-17T16:1__7:1Z.manifest", std::nullopt);
   }
-  tzset();
+  {
+    test::ScopedTimeZone tz("Europe/Moscow");
+    expect_name("duplicity-full.2012-06-01T12:00:00Z.manifest", full(1338548400, 0, true));
+    expect_name("duplicity-full.20120601T120000Z.manifest", full(1338552000, 0, true));
+  }
+  {
+    test::ScopedTimeZone tz("Europe/Dublin");
+    expect_name("duplicity-full.2002-08-17T16:17:01Z.manifest", full(1029597421, 0, true));
+  }
 }
 
 TEST(NamesParse, RejectsOtherFiles) {
@@ -267,7 +285,7 @@ TEST(NamesWrite, LongNamesRoundTrip) {
 
 // ---- Differential test against duplicity 0.8.22's file_naming.parse. ----
 
-constexpr const char* kPython = "/usr/bin/python3.11";
+constexpr const char* kPython = test::kDuplicityPython;
 
 // Reads names (one per line) on stdin, prints one result line per name.
 constexpr const char* kOracle = R"PY(
@@ -406,16 +424,6 @@ std::vector<std::string> generate_names(std::mt19937& rng, size_t count) {
   return names;
 }
 
-// duplicity's integers are unbounded; ours stop at int64 (base-36 times beyond it are refused).
-bool has_huge_number(const std::string& line) {
-  size_t run = 0;
-  for (char c : line) {
-    run = (c >= '0' && c <= '9') ? run + 1 : 0;
-    if (run > 18) return true;
-  }
-  return false;
-}
-
 TEST(NamesOracle, MatchesDuplicityParser) {
   if (access(kPython, X_OK) != 0) GTEST_SKIP() << kPython << " not available";
   std::mt19937 rng(20261126);
@@ -438,7 +446,7 @@ TEST(NamesOracle, MatchesDuplicityParser) {
     for (const auto& name : names) {
       ASSERT_TRUE(std::getline(lines, want));
       // duplicity crashes on volume 0; we return nullopt.
-      if (want == "EXC" || has_huge_number(want)) continue;
+      if (want == "EXC" || test::has_huge_number(want)) continue;
       auto got = parse_name(name, prefixes);
       EXPECT_EQ(oracle_form(got), want) << name;
       ++compared;

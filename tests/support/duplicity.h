@@ -17,6 +17,19 @@
 namespace dupfs::test {
 
 inline constexpr const char* kDuplicityBinary = "/usr/bin/duplicity";
+// The Python duplicity runs on, for scripts that call duplicity's modules as an oracle.
+inline constexpr const char* kDuplicityPython = "/usr/bin/python3.11";
+
+// Whether an oracle's answer holds a number beyond int64_t: duplicity's integers are unbounded,
+// dupfs's stop there (and refuse what does not fit), so such answers are not compared.
+inline bool has_huge_number(const std::string& line) {
+  size_t run = 0;
+  for (char c : line) {
+    run = (c >= '0' && c <= '9') ? run + 1 : 0;
+    if (run > 18) return true;
+  }
+  return false;
+}
 
 // Runs `duplicity args...` with the current environment plus env.
 //
