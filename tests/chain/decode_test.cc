@@ -157,7 +157,7 @@ TEST(DecodeGzip, ReadsWhatGzipWrites) {
   TempDir dir;
   std::string data = make_payload(2 << 20, 3);
   write_file(dir.file("in"), data);
-  auto r = test::gpg_home_detail::run({"gzip", "-k", "-6", dir.file("in")});
+  auto r = test::run({"gzip", "-k", "-6", dir.file("in")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   MemoryBackend backend;
   backend.put("in.gz", read_file(dir.file("in.gz")));
@@ -167,7 +167,7 @@ TEST(DecodeGzip, ReadsWhatGzipWrites) {
 
   // And gzip reads what gzip_compress writes.
   write_file(dir.file("ours.gz"), gzip_compress(data));
-  r = test::gpg_home_detail::run({"gzip", "-t", dir.file("ours.gz")});
+  r = test::run({"gzip", "-t", dir.file("ours.gz")});
   EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
@@ -317,7 +317,7 @@ TEST(DecodeSha1, MatchesSha1sum) {
   for (size_t size : {size_t{1} << 20, (size_t{5} << 20) + 7}) {
     std::string data = make_payload(size, 11);
     write_file(dir.file("f"), data);
-    auto r = test::gpg_home_detail::run({"sha1sum", dir.file("f")});
+    auto r = test::run({"sha1sum", dir.file("f")});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     memory->put("f", data);
     int reads_before = backend.read_count("f");
