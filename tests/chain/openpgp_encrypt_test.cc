@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "chain/codec/openpgp.h"
+#include "chain/codec/s2k.h"
 #include "tests/support/gpg_home.h"
 #include "tests/support/source_tree.h"
 

@@ -25,6 +25,7 @@
 
 #include "backends/memory_backend.h"
 #include "chain/codec/decode.h"
+#include "chain/codec/s2k.h"
 #include "tests/support/gpg_home.h"
 #include "tests/support/source_tree.h"
 
