@@ -9,7 +9,7 @@ namespace dupfs {
 
 DeadlineBackend::DeadlineBackend(std::shared_ptr<Backend> base, std::chrono::milliseconds timeout,
                                  int max_abandoned)
-    : base_(std::move(base)), timeout_(timeout), max_abandoned_(max_abandoned) {}
+    : BackendWrapper(std::move(base)), timeout_(timeout), max_abandoned_(max_abandoned) {}
 
 template <typename T, typename F>
 Result<T> DeadlineBackend::bounded(const std::string& what, F call) const {
@@ -21,11 +21,11 @@ Result<T> DeadlineBackend::bounded(const std::string& what, F call) const {
   };
   if (abandoned_->load() >= max_abandoned_) {
     return error(ErrorKind::kTimeout, "{}: storage at {} has not answered {} earlier requests",
-                 what, base_->describe(), abandoned_->load());
+                 what, describe(), abandoned_->load());
   }
   auto c = std::make_shared<Call>();
   // The thread holds the backend and the counter too: it may finish after this object is gone.
-  std::thread([c, call = std::move(call), base = base_, abandoned = abandoned_] {
+  std::thread([c, call = std::move(call), base = shared_target(), abandoned = abandoned_] {
     Result<T> r = call(*base);
     std::lock_guard lock(c->mu);
     if (c->given_up) {
@@ -40,7 +40,7 @@ Result<T> DeadlineBackend::bounded(const std::string& what, F call) const {
     c->given_up = true;
     abandoned_->fetch_add(1);
     return error(ErrorKind::kTimeout, "{}: storage at {} did not answer within {} ms", what,
-                 base_->describe(), timeout_.count());
+                 describe(), timeout_.count());
   }
   return std::move(*c->result);
 }

@@ -12,11 +12,11 @@
 #include <chrono>
 #include <memory>
 
-#include "backends/backend.h"
+#include "backends/backend_wrapper.h"
 
 namespace dupfs {
 
-class DeadlineBackend : public Backend {
+class DeadlineBackend : public BackendWrapper {
  public:
   DeadlineBackend(std::shared_ptr<Backend> base, std::chrono::milliseconds timeout,
                   int max_abandoned = 16);
@@ -25,11 +25,6 @@ class DeadlineBackend : public Backend {
   Result<uint64_t> size(const std::string& name) const override;
   Result<std::string> read_range(const std::string& name, uint64_t offset,
                                  size_t length) const override;
-  Status write(const std::string& name, std::string_view data) override {
-    return base_->write(name, data);
-  }
-  Status remove(const std::string& name) override { return base_->remove(name); }
-  std::string describe() const override { return base_->describe(); }
 
   // Calls given up on whose thread has not returned yet.
   int abandoned() const { return abandoned_->load(); }
@@ -38,7 +33,6 @@ class DeadlineBackend : public Backend {
   template <typename T, typename F>
   Result<T> bounded(const std::string& what, F call) const;
 
-  std::shared_ptr<Backend> base_;
   std::chrono::milliseconds timeout_;
   int max_abandoned_;
   // Shared with the threads, which may outlive this object.

@@ -10,16 +10,19 @@
 #include <optional>
 #include <string>
 
-#include "backends/backend.h"
+#include "backends/backend_wrapper.h"
 
 namespace dupfs {
 
-class FaultyBackend : public Backend {
+class FaultyBackend : public BackendWrapper {
  public:
-  explicit FaultyBackend(std::shared_ptr<Backend> base) : base_(std::move(base)) {}
+  explicit FaultyBackend(std::shared_ptr<Backend> base) : BackendWrapper(std::move(base)) {}
 
-  // Every read of `name` fails with `error`.
+  // Every read of `name`, and its size, fails with `error`.
   void fail_reads(const std::string& name, Error error);
+  // Reads of `name` that ask for bytes at or after `offset` fail with `error`; its size and the
+  // bytes before `offset` still answer (storage failing in the middle of an object).
+  void fail_reads_from(const std::string& name, uint64_t offset, Error error);
   // Reads of `name` return data whose byte at `offset` is inverted.
   void flip_byte(const std::string& name, uint64_t offset);
   // `name` appears to end after `length` bytes.
@@ -31,30 +34,27 @@ class FaultyBackend : public Backend {
   void clear();
   // Number of read_range calls seen for `name` (to check laziness).
   int read_count(const std::string& name) const;
+  // The largest length asked of one read_range call, of any object (to check reads are bounded).
+  size_t longest_read() const;
 
-  Result<std::vector<std::string>> list() const override { return base_->list(); }
   Result<uint64_t> size(const std::string& name) const override;
   Result<std::string> read_range(const std::string& name, uint64_t offset,
                                  size_t length) const override;
-  Status write(const std::string& name, std::string_view data) override {
-    return base_->write(name, data);
-  }
-  Status remove(const std::string& name) override { return base_->remove(name); }
-  std::string describe() const override { return base_->describe(); }
 
  private:
   struct Fault {
     std::optional<Error> error;
+    std::optional<uint64_t> error_from;  // error only from this offset on (fail_reads_from)
     std::optional<uint64_t> flip;
     std::optional<uint64_t> truncate;
     std::optional<std::chrono::milliseconds> stall;
   };
-  std::shared_ptr<Backend> base_;
   mutable std::mutex mu_;
   mutable std::condition_variable released_;
   uint64_t release_generation_ = 0;
   std::map<std::string, Fault> faults_;
   mutable std::map<std::string, int> reads_;
+  mutable size_t longest_read_ = 0;
 };
 
 }  // namespace dupfs

@@ -55,18 +55,4 @@ class SymmetricDecryptor {
   std::unique_ptr<Impl> impl_;
 };
 
-// Number of S2K key derivations performed by this process (cache misses of the decryptor and
-// calls of derive_s2k_key).
-uint64_t s2k_derivations();
-
-// Empties the process-wide cache of derived keys (wiping them). For tests.
-void clear_s2k_cache();
-
-// The RFC 4880 §3.7.1 string-to-key function, uncached: fills `key` from `passphrase`.
-// type 0 simple, 1 salted, 3 iterated+salted (`salt` 8 octets for 1 and 3; `count_octet` is
-// the coded count of type 3); hash_algo 1 MD5, 2 SHA1, 8 SHA256, 9 SHA384, 10 SHA512,
-// 11 SHA224. kUnsupported for other types or hashes, kInvalidArgument for a bad salt size.
-Status derive_s2k_key(std::string_view passphrase, int type, int hash_algo,
-                      std::span<const uint8_t> salt, uint8_t count_octet, std::span<uint8_t> key);
-
 }  // namespace dupfs::chain

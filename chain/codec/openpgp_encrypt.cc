@@ -23,7 +23,7 @@
 #include <utility>
 #include <vector>
 
-#include "chain/codec/openpgp.h"
+#include "chain/codec/s2k.h"
 
 namespace dupfs::chain {
 namespace {
@@ -46,10 +46,6 @@ constexpr uint8_t kLiteralTag = 0xc0 | 11;
 // Old format, tag 8, indeterminate length; then algorithm 1 (ZIP).
 constexpr uint8_t kCompressedHeader[] = {0x80 | (8 << 2) | 3, 1};
 constexpr uint8_t kMdcHeader[] = {0xd3, 0x14};
-
-uint32_t decode_s2k_count(uint8_t octet) {
-  return (uint32_t{16} + (octet & 15)) << ((octet >> 4) + 6);
-}
 
 const EVP_CIPHER* cfb_cipher(int algo) {
   switch (algo) {
@@ -92,7 +88,7 @@ struct MdCtxDeleter {
 
 uint8_t s2k_count_octet(uint32_t count) {
   for (unsigned octet = 0; octet < 255; ++octet) {
-    if (decode_s2k_count(static_cast<uint8_t>(octet)) >= count) return static_cast<uint8_t>(octet);
+    if (s2k_count(static_cast<uint8_t>(octet)) >= count) return static_cast<uint8_t>(octet);
   }
   return 255;
 }

@@ -17,6 +17,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "backends/backend_wrapper.h"
 #include "backends/base/log.h"
 #include "chain/format/delta.h"
 #include "chain/format/difftar.h"
@@ -108,10 +109,10 @@ std::string hex_of(const unsigned char* d, unsigned n) {
 
 // One volume read once: a thread reads its stored bytes ahead of the decoder (bounded) and
 // hashes them; the decoder reads them through this Backend. Other names pass through.
-class VolumeFeed : public Backend {
+class VolumeFeed : public BackendWrapper {
  public:
   VolumeFeed(const Backend& inner, std::string name, size_t readahead, RestoreProgress* progress)
-      : inner_(inner), name_(std::move(name)), readahead_(readahead), progress_(progress) {
+      : BackendWrapper(inner), name_(std::move(name)), readahead_(readahead), progress_(progress) {
     thread_ = std::thread([this] { run(); });
   }
   ~VolumeFeed() override {
@@ -133,19 +134,9 @@ class VolumeFeed : public Backend {
     return digest_;
   }
 
-  Result<std::vector<std::string>> list() const override { return inner_.list(); }
-  Result<uint64_t> size(const std::string& n) const override { return inner_.size(n); }
-  Status write(const std::string&, std::string_view) override {
-    return error(ErrorKind::kInvalidArgument, "read only");
-  }
-  Status remove(const std::string&) override {
-    return error(ErrorKind::kInvalidArgument, "read only");
-  }
-  std::string describe() const override { return inner_.describe(); }
-
   Result<std::string> read_range(const std::string& n, uint64_t offset,
                                  size_t length) const override {
-    if (n != name_ || offset != consumed_) return inner_.read_range(n, offset, length);
+    if (n != name_ || offset != consumed_) return target().read_range(n, offset, length);
     std::string out;
     std::unique_lock lock(mu_);
     while (out.size() < length) {
@@ -181,7 +172,7 @@ class VolumeFeed : public Backend {
         cv_.wait(lock, [&] { return cancel_ || resume_all_ || buffered_ < readahead_; });
         if (cancel_) break;
       }
-      auto piece = inner_.read_range(name_, pos, kReadPiece);
+      auto piece = target().read_range(name_, pos, kReadPiece);
       if (!piece) {
         std::lock_guard lock(mu_);
         error_ = piece.error();
@@ -213,7 +204,6 @@ class VolumeFeed : public Backend {
     cv_.notify_all();
   }
 
-  const Backend& inner_;
   const std::string name_;
   const size_t readahead_;
   RestoreProgress* progress_;

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "backends/backend_wrapper.h"
 #include "backends/faulty_backend.h"
 #include "backends/file_backend.h"
 #include "backends/memory_backend.h"
@@ -94,6 +95,40 @@ TEST(BackendTest, FaultyInjectsErrorsFlipsAndTruncation) {
   f.fail_reads("v", Error{ErrorKind::kIoError, "boom"});
   EXPECT_EQ(f.read_range("v", 0, 1).error().kind, ErrorKind::kIoError);
   EXPECT_GE(f.read_count("v"), 3);
+}
+
+TEST(BackendTest, WrapperForwardsEverything) {
+  auto mem = std::make_shared<MemoryBackend>();
+  BackendWrapper w(mem);
+  check_contract(w);
+  EXPECT_EQ(w.describe(), mem->describe());
+  EXPECT_EQ(*mem->read("b"), "");  // the writes went to the target
+}
+
+TEST(BackendTest, WrapperOfABorrowedTargetOnlyReads) {
+  MemoryBackend mem;
+  mem.put("v", "abc");
+  BackendWrapper w(static_cast<const Backend&>(mem));
+  EXPECT_EQ(*w.read("v"), "abc");
+  EXPECT_EQ(*w.list(), std::vector<std::string>{"v"});
+  EXPECT_EQ(w.write("x", "1").error().kind, ErrorKind::kInvalidArgument);
+  EXPECT_EQ(w.remove("v").error().kind, ErrorKind::kInvalidArgument);
+  EXPECT_EQ(*mem.list(), std::vector<std::string>{"v"});
+}
+
+TEST(BackendTest, FaultyFailsReadsFromAnOffset) {
+  auto mem = std::make_shared<MemoryBackend>();
+  mem->put("v", "abcdef");
+  FaultyBackend f(mem);
+  f.fail_reads_from("v", 4, Error{ErrorKind::kIoError, "boom"});
+  EXPECT_EQ(*f.size("v"), 6u);
+  EXPECT_EQ(*f.read_range("v", 0, 4), "abcd");
+  EXPECT_EQ(f.read_range("v", 2, 3).error().message, "boom");
+  EXPECT_EQ(f.read_range("v", 5, 1).error().kind, ErrorKind::kIoError);
+  EXPECT_EQ(f.read("v").error().kind, ErrorKind::kIoError);
+  EXPECT_GE(f.longest_read(), 4u);
+  f.fail_reads("v", Error{ErrorKind::kIoError, "boom"});
+  EXPECT_EQ(f.size("v").error().kind, ErrorKind::kIoError);
 }
 
 TEST(BackendTest, FaultyStallTimesOutOrIsReleased) {

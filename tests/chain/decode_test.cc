@@ -2,7 +2,6 @@
 // temporary GNUPGHOMEs), error mapping, streaming in pieces, SHA1 of stored objects.
 #include "chain/codec/decode.h"
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <malloc.h>
 #include <openssl/evp.h>
@@ -14,13 +13,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <map>
-#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "backends/faulty_backend.h"
+#include "backends/file_backend.h"
+#include "backends/memory_backend.h"
 #include "tests/support/gpg_home.h"
 #include "tests/support/sanitizers.h"
 #include "tests/support/source_tree.h"
@@ -31,126 +31,6 @@ namespace {
 using test::GpgHome;
 using test::make_payload;
 using test::TempDir;
-
-// Objects in a map. read_range honours offset and length; counts reads; can fail reads of one
-// object from a given offset on.
-class MapBackend : public Backend {
- public:
-  void put(const std::string& name, std::string data) {
-    std::lock_guard lock(mu_);
-    objects_[name] = std::move(data);
-  }
-  void fail_reads_from(const std::string& name, uint64_t offset, Error error) {
-    std::lock_guard lock(mu_);
-    failures_[name] = {offset, std::move(error)};
-  }
-
-  Result<std::vector<std::string>> list() const override {
-    std::lock_guard lock(mu_);
-    std::vector<std::string> names;
-    for (const auto& [name, data] : objects_) names.push_back(name);
-    return names;
-  }
-  Result<uint64_t> size(const std::string& name) const override {
-    std::lock_guard lock(mu_);
-    auto it = objects_.find(name);
-    if (it == objects_.end()) return make_error(ErrorKind::kNotFound, name);
-    return it->second.size();
-  }
-  Result<std::string> read_range(const std::string& name, uint64_t offset,
-                                 size_t length) const override {
-    std::lock_guard lock(mu_);
-    ++reads_;
-    max_read_length_ = std::max(max_read_length_, length);
-    auto it = objects_.find(name);
-    if (it == objects_.end()) return make_error(ErrorKind::kNotFound, name + ": no such object");
-    if (auto f = failures_.find(name); f != failures_.end() && offset + length > f->second.first) {
-      return std::unexpected(f->second.second);
-    }
-    if (offset >= it->second.size()) return std::string();
-    return it->second.substr(offset, length);
-  }
-  Result<std::string> read(const std::string& name) const override {
-    return read_range(name, 0, SIZE_MAX);
-  }
-  Status write(const std::string& name, std::string_view data) override {
-    std::lock_guard lock(mu_);
-    if (objects_.contains(name)) return make_error(ErrorKind::kExists, name);
-    objects_[name] = std::string(data);
-    return {};
-  }
-  Status remove(const std::string& name) override {
-    std::lock_guard lock(mu_);
-    if (objects_.erase(name) == 0) return make_error(ErrorKind::kNotFound, name);
-    return {};
-  }
-  std::string describe() const override { return "map://"; }
-
-  int reads() const {
-    std::lock_guard lock(mu_);
-    return reads_;
-  }
-  size_t max_read_length() const {
-    std::lock_guard lock(mu_);
-    return max_read_length_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::map<std::string, std::string> objects_;
-  std::map<std::string, std::pair<uint64_t, Error>> failures_;
-  mutable int reads_ = 0;
-  mutable size_t max_read_length_ = 0;
-};
-
-// Objects are the files of a directory, read with pread (so big objects stay on disk).
-class DirBackend : public Backend {
- public:
-  explicit DirBackend(std::string dir) : dir_(std::move(dir)) {}
-  Result<std::vector<std::string>> list() const override {
-    return make_error(ErrorKind::kUnsupported, "list");
-  }
-  Result<uint64_t> size(const std::string& name) const override {
-    std::error_code ec;
-    auto n = std::filesystem::file_size(dir_ + "/" + name, ec);
-    if (ec) return make_error(ErrorKind::kNotFound, name);
-    return n;
-  }
-  Result<std::string> read_range(const std::string& name, uint64_t offset,
-                                 size_t length) const override {
-    int fd = ::open((dir_ + "/" + name).c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return make_error(ErrorKind::kNotFound, name);
-    std::string out(length, '\0');
-    size_t got = 0;
-    while (got < length) {
-      ssize_t r = ::pread(fd, out.data() + got, length - got, static_cast<off_t>(offset + got));
-      if (r < 0) {
-        ::close(fd);
-        return make_error(ErrorKind::kIoError, name);
-      }
-      if (r == 0) break;
-      got += static_cast<size_t>(r);
-    }
-    ::close(fd);
-    out.resize(got);
-    return out;
-  }
-  Result<std::string> read(const std::string& name) const override {
-    auto n = size(name);
-    if (!n) return std::unexpected(n.error());
-    return read_range(name, 0, *n);
-  }
-  Status write(const std::string&, std::string_view) override {
-    return make_error(ErrorKind::kUnsupported, "write");
-  }
-  Status remove(const std::string&) override {
-    return make_error(ErrorKind::kUnsupported, "remove");
-  }
-  std::string describe() const override { return dir_; }
-
- private:
-  std::string dir_;
-};
 
 // Deterministic test data: blocks of pseudo-random bytes alternating with compressible text.
 
@@ -209,7 +89,7 @@ TEST(DecodeCodec, ChosenFromSuffix) {
 // gzip
 
 TEST(DecodeGzip, SmallRoundTrip) {
-  MapBackend backend;
+  MemoryBackend backend;
   backend.put("a.gz", gzip_compress("hello, duplicity\n"));
   backend.put("empty.gz", gzip_compress(""));
   auto a = decode_object_to_string(backend, "a.gz", {});
@@ -230,7 +110,7 @@ TEST(DecodeGzip, CompressHasGzipHeaderAndLevels) {
   EXPECT_EQ(static_cast<unsigned char>(fast[1]), 0x8b);
   EXPECT_LT(best.size(), data.size());
   EXPECT_GT(stored.size(), data.size());
-  MapBackend backend;
+  MemoryBackend backend;
   backend.put("1.gz", fast);
   backend.put("9.gz", best);
   backend.put("0.gz", stored);
@@ -243,8 +123,9 @@ TEST(DecodeGzip, CompressHasGzipHeaderAndLevels) {
 
 TEST(DecodeGzip, LargePayloadDecodesInPieces) {
   const std::string data = make_payload(20 << 20, 7);
-  MapBackend backend;
-  backend.put("big.difftar.gz", gzip_compress(data));
+  auto memory = std::make_shared<MemoryBackend>();
+  FaultyBackend backend(memory);  // counts the reads, fails them on demand
+  memory->put("big.difftar.gz", gzip_compress(data));
   Collector out;
   auto s = decode_object(backend, "big.difftar.gz", {}, out.sink());
   ASSERT_TRUE(s) << s.error().message;
@@ -252,13 +133,13 @@ TEST(DecodeGzip, LargePayloadDecodesInPieces) {
   EXPECT_TRUE(out.data == data);
   EXPECT_GT(out.pieces.size(), 10u);
   EXPECT_LE(*std::max_element(out.pieces.begin(), out.pieces.end()), size_t{1} << 20);
-  EXPECT_GT(backend.reads(), 2);
-  EXPECT_LE(backend.max_read_length(), size_t{1} << 20);
+  EXPECT_GT(backend.read_count("big.difftar.gz"), 2);
+  EXPECT_LE(backend.longest_read(), size_t{1} << 20);
 }
 
 TEST(DecodeGzip, ConcatenatedMembersAreOneStream) {
   std::string a = make_payload(1 << 20, 1), b = make_payload(3000, 2), c = "tail";
-  MapBackend backend;
+  MemoryBackend backend;
   backend.put("cat.gz",
               gzip_compress(a) + gzip_compress(b, 9) + gzip_compress("") + gzip_compress(c, 1));
   auto out = decode_object_to_string(backend, "cat.gz", {});
@@ -276,9 +157,9 @@ TEST(DecodeGzip, ReadsWhatGzipWrites) {
   TempDir dir;
   std::string data = make_payload(2 << 20, 3);
   write_file(dir.file("in"), data);
-  auto r = test::gpg_home_detail::run({"gzip", "-k", "-6", dir.file("in")});
+  auto r = test::run({"gzip", "-k", "-6", dir.file("in")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  MapBackend backend;
+  MemoryBackend backend;
   backend.put("in.gz", read_file(dir.file("in.gz")));
   auto out = decode_object_to_string(backend, "in.gz", {});
   ASSERT_TRUE(out) << out.error().message;
@@ -286,13 +167,13 @@ TEST(DecodeGzip, ReadsWhatGzipWrites) {
 
   // And gzip reads what gzip_compress writes.
   write_file(dir.file("ours.gz"), gzip_compress(data));
-  r = test::gpg_home_detail::run({"gzip", "-t", dir.file("ours.gz")});
+  r = test::run({"gzip", "-t", dir.file("ours.gz")});
   EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
 TEST(DecodeGzip, TruncatedIsCorruption) {
   std::string gz = gzip_compress(make_payload(2 << 20, 4));
-  MapBackend backend;
+  MemoryBackend backend;
   for (size_t keep : {gz.size() - 1, gz.size() - 4, gz.size() - 8, gz.size() / 2, size_t{12},
                       size_t{3}, size_t{1}}) {
     std::string name = fmt::format("cut{}.difftar.gz", keep);
@@ -310,7 +191,7 @@ TEST(DecodeGzip, TruncatedIsCorruption) {
 
 TEST(DecodeGzip, DamageIsCorruption) {
   std::string gz = gzip_compress(make_payload(2 << 20, 5));
-  MapBackend backend;
+  MemoryBackend backend;
   // Inside the deflate data, in the CRC32 and in the length of the trailer, in the magic.
   for (size_t at : {gz.size() / 2, gz.size() - 6, gz.size() - 2, size_t{0}}) {
     std::string bad = gz;
@@ -338,12 +219,13 @@ TEST(DecodeGzip, DamageIsCorruption) {
 // plain, storage and sink errors
 
 TEST(DecodePlain, PassesBytesThroughInPieces) {
-  MapBackend backend;
+  auto memory = std::make_shared<MemoryBackend>();
+  FaultyBackend backend(memory);  // counts the reads, fails them on demand
   for (size_t size :
        {size_t{0}, size_t{1}, size_t{1} << 20, (size_t{2} << 20), (size_t{3} << 20) + 12345}) {
     std::string name = fmt::format("p{}.difftar", size);
     std::string data = make_payload(size, size);
-    backend.put(name, data);
+    memory->put(name, data);
     Collector out;
     auto s = decode_object(backend, name, {}, out.sink());
     ASSERT_TRUE(s) << s.error().message;
@@ -353,11 +235,11 @@ TEST(DecodePlain, PassesBytesThroughInPieces) {
       EXPECT_LE(p, size_t{1} << 20);
     }
   }
-  EXPECT_LE(backend.max_read_length(), size_t{1} << 20);
+  EXPECT_LE(backend.longest_read(), size_t{1} << 20);
 }
 
 TEST(DecodeObject, MissingObjectIsNotFound) {
-  MapBackend backend;
+  MemoryBackend backend;
   for (const char* name : {"nothing.difftar", "nothing.difftar.gz", "nothing.manifest.gpg"}) {
     auto s = decode_object_to_string(backend, name, {.passphrase = "x", .gnupg_home = ""});
     ASSERT_FALSE(s);
@@ -371,7 +253,7 @@ TEST(DecodeObject, SinkErrorIsReturnedUnchanged) {
   std::string data = make_payload(3 << 20, 9);
   write_file(dir.file("in"), data);
   home.encrypt_symmetric(dir.file("in"), dir.file("out.gpg"), "pw");
-  MapBackend backend;
+  MemoryBackend backend;
   backend.put("v.difftar", data);
   backend.put("v.difftar.gz", gzip_compress(data));
   backend.put("v.difftar.gpg", read_file(dir.file("out.gpg")));
@@ -398,10 +280,11 @@ TEST(DecodeObject, StorageErrorIsReturnedUnchanged) {
   std::string data = make_payload(4 << 20, 10);
   write_file(dir.file("in"), data);
   home.encrypt_symmetric(dir.file("in"), dir.file("out.gpg"), "pw");
-  MapBackend backend;
-  backend.put("v.difftar", data);
-  backend.put("v.difftar.gz", gzip_compress(data, 0));  // stored: longer than 1 MiB
-  backend.put("v.difftar.gpg", read_file(dir.file("out.gpg")));
+  auto memory = std::make_shared<MemoryBackend>();
+  FaultyBackend backend(memory);  // counts the reads, fails them on demand
+  memory->put("v.difftar", data);
+  memory->put("v.difftar.gz", gzip_compress(data, 0));  // stored: longer than 1 MiB
+  memory->put("v.difftar.gpg", read_file(dir.file("out.gpg")));
   Credentials credentials{.passphrase = "pw", .gnupg_home = home.path()};
   for (const char* name : {"v.difftar", "v.difftar.gz", "v.difftar.gpg"}) {
     for (uint64_t from : {uint64_t{0}, uint64_t{1} << 20}) {
@@ -420,9 +303,10 @@ TEST(DecodeObject, StorageErrorIsReturnedUnchanged) {
 
 TEST(DecodeSha1, MatchesSha1sum) {
   TempDir dir;
-  MapBackend backend;
-  backend.put("abc", "abc");
-  backend.put("empty", "");
+  auto memory = std::make_shared<MemoryBackend>();
+  FaultyBackend backend(memory);  // counts the reads, fails them on demand
+  memory->put("abc", "abc");
+  memory->put("empty", "");
   auto abc = sha1_of_object(backend, "abc");
   ASSERT_TRUE(abc) << abc.error().message;
   EXPECT_EQ(*abc, "a9993e364706816aba3e25717850c26c9cd0d89d");
@@ -433,16 +317,16 @@ TEST(DecodeSha1, MatchesSha1sum) {
   for (size_t size : {size_t{1} << 20, (size_t{5} << 20) + 7}) {
     std::string data = make_payload(size, 11);
     write_file(dir.file("f"), data);
-    auto r = test::gpg_home_detail::run({"sha1sum", dir.file("f")});
+    auto r = test::run({"sha1sum", dir.file("f")});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    backend.put("f", data);
-    int reads_before = backend.reads();
+    memory->put("f", data);
+    int reads_before = backend.read_count("f");
     auto sum = sha1_of_object(backend, "f");
     ASSERT_TRUE(sum) << sum.error().message;
     EXPECT_EQ(*sum, r.out.substr(0, 40));
-    EXPECT_GE(backend.reads() - reads_before, static_cast<int>(size >> 20));
+    EXPECT_GE(backend.read_count("f") - reads_before, static_cast<int>(size >> 20));
   }
-  EXPECT_LE(backend.max_read_length(), size_t{1} << 20);
+  EXPECT_LE(backend.longest_read(), size_t{1} << 20);
   auto missing = sha1_of_object(backend, "missing");
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().kind, ErrorKind::kNotFound);
@@ -471,7 +355,7 @@ class DecodeGpg : public ::testing::Test {
   }
 
   TempDir dir_;
-  MapBackend backend_;
+  MemoryBackend backend_;
 };
 
 TEST_F(DecodeGpg, SymmetricRightPassphraseThenWrongOne) {
@@ -657,7 +541,7 @@ TEST_F(DecodeGpg, LargeVolumeKeepsMemoryBounded) {
   home.encrypt_symmetric(dir_.file("plain"), dir_.file("big.difftar.gpg"), "pw",
                          {"--compress-algo", "none"});
   std::filesystem::remove(dir_.file("plain"));
-  DirBackend backend(dir_.path());
+  FileBackend backend(dir_.path());
 
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> md(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
   EVP_DigestInit_ex(md.get(), EVP_sha1(), nullptr);

@@ -18,15 +18,16 @@
 #include <vector>
 
 #include "chain/codec/openpgp.h"
+#include "chain/codec/s2k.h"
 #include "tests/support/gpg_home.h"
 #include "tests/support/source_tree.h"
 
 namespace dupfs::chain {
 namespace {
 
-using test::CommandResult;
 using test::GpgHome;
 using test::make_payload;
+using test::ProcessResult;
 using test::TempDir;
 using test::write_file;
 
@@ -96,13 +97,13 @@ class OpenPgpEncryptGpg : public ::testing::Test {
  protected:
   // gpg --decrypt; the plaintext is on stdout. --no-symkey-cache: the agent must not answer a
   // wrong passphrase from its cache.
-  CommandResult gpg_decrypt(std::string_view message, const std::string& passphrase) {
+  ProcessResult gpg_decrypt(std::string_view message, const std::string& passphrase) {
     write_file(dir_.file("message.gpg"), message);
     return home_.gpg(
         {"--no-symkey-cache", "--passphrase-fd", "0", "--decrypt", dir_.file("message.gpg")},
         passphrase + "\n");
   }
-  CommandResult gpg_list_packets(std::string_view message, const std::string& passphrase) {
+  ProcessResult gpg_list_packets(std::string_view message, const std::string& passphrase) {
     write_file(dir_.file("message.gpg"), message);
     return home_.gpg(
         {"--no-symkey-cache", "--passphrase-fd", "0", "--list-packets", dir_.file("message.gpg")},
@@ -299,7 +300,7 @@ TEST_P(OpenPgpEncryptRoundTrip, GpgAndOurDecryptorReadIt) {
     ASSERT_TRUE(ours) << ours.error().message;
     EXPECT_TRUE(*ours == data);
 
-    CommandResult gpg = gpg_decrypt(e.message, "round trip");
+    ProcessResult gpg = gpg_decrypt(e.message, "round trip");
     ASSERT_EQ(gpg.exit_code, 0) << gpg.err;
     EXPECT_TRUE(gpg.out == data);
     EXPECT_EQ(gpg.err.find("WARNING"), std::string::npos) << gpg.err;
@@ -334,7 +335,7 @@ TEST_F(OpenPgpEncryptGpg, EveryCompressionLevel) {
     ASSERT_NO_FATAL_FAILURE(inspect(e.message, "levels", in));
     EXPECT_TRUE(in.compressed);
     EXPECT_TRUE(in.data == data);
-    CommandResult gpg = gpg_decrypt(e.message, "levels");
+    ProcessResult gpg = gpg_decrypt(e.message, "levels");
     ASSERT_EQ(gpg.exit_code, 0) << gpg.err;
     EXPECT_TRUE(gpg.out == data);
   }
@@ -354,7 +355,7 @@ TEST_F(OpenPgpEncryptGpg, Aes128And192) {
     Result<std::string> ours = our_decrypt(e.message, "ciphers");
     ASSERT_TRUE(ours) << ours.error().message;
     EXPECT_TRUE(*ours == data);
-    CommandResult gpg = gpg_decrypt(e.message, "ciphers");
+    ProcessResult gpg = gpg_decrypt(e.message, "ciphers");
     ASSERT_EQ(gpg.exit_code, 0) << gpg.err;
     EXPECT_TRUE(gpg.out == data);
   }
@@ -381,7 +382,7 @@ TEST_F(OpenPgpEncryptGpg, DefaultsAreGpgs) {
   EXPECT_TRUE(in.literal.partial());
   EXPECT_TRUE(in.data == data);
 
-  CommandResult list = gpg_list_packets(e.message, "dupfs defaults");
+  ProcessResult list = gpg_list_packets(e.message, "dupfs defaults");
   ASSERT_EQ(list.exit_code, 0) << list.err;
   const std::string& l = list.out;
   SCOPED_TRACE(l);
@@ -395,7 +396,7 @@ TEST_F(OpenPgpEncryptGpg, DefaultsAreGpgs) {
   EXPECT_TRUE(contains(l, "ctb=cb tag=11 hlen=2 plen=0 partial new-ctb\n:literal data packet:\n"));
   EXPECT_TRUE(contains(l, fmt::format("mode b (62), created {}, name=\"\",", in.date)));
 
-  CommandResult gpg = gpg_decrypt(e.message, "dupfs defaults");
+  ProcessResult gpg = gpg_decrypt(e.message, "dupfs defaults");
   ASSERT_EQ(gpg.exit_code, 0) << gpg.err;
   EXPECT_TRUE(gpg.out == data);
 }
@@ -405,7 +406,7 @@ TEST_F(OpenPgpEncryptGpg, ListPacketsWithoutCompressionAndShort) {
   options.literal_date = 1'600'000'000;
   Encrypted big = encrypt(make_payload(kMiB, 6), "list", options);
   ASSERT_TRUE(big.status);
-  CommandResult list = gpg_list_packets(big.message, "list");
+  ProcessResult list = gpg_list_packets(big.message, "list");
   ASSERT_EQ(list.exit_code, 0) << list.err;
   SCOPED_TRACE(list.out);
   EXPECT_FALSE(contains(list.out, "compressed packet"));
@@ -434,7 +435,7 @@ TEST_F(OpenPgpEncryptGpg, WrongPassphraseFails) {
     ASSERT_TRUE(e.status);
     for (const char* wrong : {"wrong one", "", "right one "}) {
       SCOPED_TRACE(wrong);
-      CommandResult gpg = gpg_decrypt(e.message, wrong);
+      ProcessResult gpg = gpg_decrypt(e.message, wrong);
       EXPECT_NE(gpg.exit_code, 0);
       // gpg derives nothing from an empty passphrase ("No secret key").
       if (*wrong != '\0') {
@@ -445,7 +446,7 @@ TEST_F(OpenPgpEncryptGpg, WrongPassphraseFails) {
       ASSERT_FALSE(ours);
       EXPECT_EQ(ours.error().kind, ErrorKind::kAuth) << ours.error().message;
     }
-    CommandResult right = gpg_decrypt(e.message, "right one");
+    ProcessResult right = gpg_decrypt(e.message, "right one");
     EXPECT_EQ(right.exit_code, 0) << right.err;
   }
 }
@@ -463,7 +464,7 @@ TEST_F(OpenPgpEncryptGpg, FlippedCiphertextFailsTheMdc) {
       SCOPED_TRACE(fmt::format("{}: flip at {} of {}", compressed ? "compressed" : "plain", at, n));
       std::string bad = e.message;
       bad[at] = static_cast<char>(bad[at] ^ 0x10);
-      CommandResult gpg = gpg_decrypt(bad, "flip");
+      ProcessResult gpg = gpg_decrypt(bad, "flip");
       EXPECT_NE(gpg.exit_code, 0) << gpg.err;
       // A damaged deflate stream may stop gpg before the MDC; anything else is the MDC's job.
       if (!compressed || at == n - 1) {

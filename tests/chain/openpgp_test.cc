@@ -15,8 +15,6 @@
 #include <cstdint>
 #include <fstream>
 #include <iostream>
-#include <map>
-#include <mutex>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -25,7 +23,9 @@
 #include <tuple>
 #include <vector>
 
+#include "backends/memory_backend.h"
 #include "chain/codec/decode.h"
+#include "chain/codec/s2k.h"
 #include "tests/support/gpg_home.h"
 #include "tests/support/source_tree.h"
 
@@ -37,53 +37,6 @@ using test::make_payload;
 using test::read_file;
 using test::TempDir;
 using test::write_file;
-
-// Objects in a map; read_range honours offset and length.
-class MapBackend : public Backend {
- public:
-  void put(const std::string& name, std::string data) {
-    std::lock_guard lock(mu_);
-    objects_[name] = std::move(data);
-  }
-  Result<std::vector<std::string>> list() const override {
-    std::lock_guard lock(mu_);
-    std::vector<std::string> names;
-    for (const auto& [name, data] : objects_) names.push_back(name);
-    return names;
-  }
-  Result<uint64_t> size(const std::string& name) const override {
-    std::lock_guard lock(mu_);
-    auto it = objects_.find(name);
-    if (it == objects_.end()) return make_error(ErrorKind::kNotFound, name);
-    return it->second.size();
-  }
-  Result<std::string> read_range(const std::string& name, uint64_t offset,
-                                 size_t length) const override {
-    std::lock_guard lock(mu_);
-    auto it = objects_.find(name);
-    if (it == objects_.end()) return make_error(ErrorKind::kNotFound, name + ": no such object");
-    if (offset >= it->second.size()) return std::string();
-    return it->second.substr(offset, length);
-  }
-  Result<std::string> read(const std::string& name) const override {
-    return read_range(name, 0, SIZE_MAX);
-  }
-  Status write(const std::string& name, std::string_view data) override {
-    std::lock_guard lock(mu_);
-    objects_[name] = std::string(data);
-    return {};
-  }
-  Status remove(const std::string& name) override {
-    std::lock_guard lock(mu_);
-    objects_.erase(name);
-    return {};
-  }
-  std::string describe() const override { return "map://"; }
-
- private:
-  mutable std::mutex mu_;
-  std::map<std::string, std::string> objects_;
-};
 
 // Deterministic test data: blocks of pseudo-random bytes alternating with compressible text.
 
@@ -233,7 +186,7 @@ TEST_F(OpenPgpGpg, WrongPassphraseIsAuth) {
     EXPECT_EQ(out.pieces, 0u);
   }
   // Through decode_object, which must not fall back to gpg for this.
-  MapBackend backend;
+  MemoryBackend backend;
   backend.put("m.manifest.gpg", message);
   auto s = decode_object_to_string(backend, "m.manifest.gpg",
                                    {.passphrase = "battery staple", .gnupg_home = home_.path()});
@@ -252,7 +205,7 @@ TEST_F(OpenPgpGpg, Bzip2IsUnsupportedBeforeAnyOutputAndFallsBackToGpg) {
     EXPECT_NE(out.status.error().message.find("BZIP2"), std::string::npos);
     EXPECT_EQ(out.pieces, 0u);
   }
-  MapBackend backend;
+  MemoryBackend backend;
   backend.put("b.difftar.gpg", message);
   auto s = decode_object_to_string(backend, "b.difftar.gpg",
                                    {.passphrase = "pw", .gnupg_home = home_.path()});
@@ -343,7 +296,7 @@ TEST_F(OpenPgpGpg, PublicKeyMessageIsUnsupportedAndGpgmeDecodesIt) {
   EXPECT_EQ(out.status.error().kind, ErrorKind::kUnsupported) << out.status.error().message;
   EXPECT_EQ(out.pieces, 0u);
 
-  MapBackend backend;
+  MemoryBackend backend;
   backend.put("k.difftar.gpg", message);
   auto s = decode_object_to_string(backend, "k.difftar.gpg",
                                    {.passphrase = "pw", .gnupg_home = home_.path()});
@@ -372,7 +325,7 @@ TEST_F(OpenPgpGpg, PassphraseAndPublicKeyInOneMessage) {
   Outcome wrong = decrypt(message, "not it");
   ASSERT_FALSE(wrong.status);
   EXPECT_EQ(wrong.status.error().kind, ErrorKind::kUnsupported) << wrong.status.error().message;
-  MapBackend backend;
+  MemoryBackend backend;
   backend.put("both.gpg", message);
   auto s = decode_object_to_string(backend, "both.gpg",
                                    {.passphrase = "not it", .gnupg_home = home_.path()});
@@ -383,7 +336,7 @@ TEST_F(OpenPgpGpg, PassphraseAndPublicKeyInOneMessage) {
 TEST_F(OpenPgpGpg, DerivedKeysAreCached) {
   const std::string data = make_payload(100'000, 42);
   const std::string message = encrypt(data, "cached");  // the full default count
-  MapBackend backend;
+  MemoryBackend backend;
   backend.put("c.manifest.gpg", message);
   const Credentials credentials{.passphrase = "cached", .gnupg_home = home_.path()};
   clear_s2k_cache();

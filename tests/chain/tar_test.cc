@@ -5,10 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -23,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
 namespace dupfs::chain {
@@ -1030,19 +1029,12 @@ std::string read_file(const std::filesystem::path& path) {
   return s.str();
 }
 
-// Runs a shell command (paths are mkdtemp names: no quoting needed); returns its stdout.
-std::string run(const std::string& command) {
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) throw std::runtime_error("popen failed: " + command);
-  std::string out;
-  char buf[65536];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  const int status = pclose(pipe);
-  if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    throw std::runtime_error("command failed: " + command + "\n" + out);
-  }
-  return out;
+// Runs argv (no shell); returns its stdout, throws when it fails.
+std::string output_of(const std::vector<std::string>& argv,
+                      const std::map<std::string, std::string>& env = {}) {
+  test::ProcessResult r = test::run(argv, env);
+  if (!r.ok()) throw std::runtime_error("command failed: " + test::describe(argv, r));
+  return r.out;
 }
 
 std::string unhex(std::string_view token) {  // "x" + hex digits
@@ -1078,7 +1070,7 @@ struct PythonMember {
 std::vector<PythonMember> python_list(const TempDir& dir, const std::filesystem::path& archive) {
   write_file(fs::path(dir.file("lister.py")), kPythonLister);
   std::istringstream lines(
-      run("/usr/bin/python3 " + dir.file("lister.py") + " " + archive.string()));
+      output_of({"/usr/bin/python3", dir.file("lister.py"), archive.string()}));
   std::vector<PythonMember> members;
   std::string line;
   while (std::getline(lines, line)) {
@@ -1199,7 +1191,7 @@ TEST_P(TarPythonArchive, MatchesPythonsOwnReading) {
   TempDir dir;
   const auto archive = fs::path(dir.file("out.tar"));
   write_file(fs::path(dir.file("writer.py")), kPythonWriter);
-  run("/usr/bin/python3 " + dir.file("writer.py") + " " + archive.string() + " " + GetParam());
+  output_of({"/usr/bin/python3", dir.file("writer.py"), archive.string(), GetParam()});
   const std::string bytes = read_file(archive);
   const bool pax = GetParam() == "pax";
   if (pax) {
@@ -1297,10 +1289,11 @@ TEST_P(TarGnuTarArchive, MatchesPythonsOwnReading) {
     fs::permissions(p.path(), p.is_directory() ? fs::perms(0755) : fs::perms(0640));
   }
   const fs::path archive = fs::path(dir.file("out.tar"));
-  run(fmt::format(
-      "LC_ALL=C /usr/bin/tar --format={} --sort=name --mtime=@1700000000 --owner=alice:{} "
-      "--group=staff:{} -cf {} -C {} snapshot",
-      format, ustar ? 1000 : 3000000, ustar ? 1001 : 3000001, archive.string(), dir.path()));
+  output_of({"/usr/bin/tar", "--format=" + format, "--sort=name", "--mtime=@1700000000",
+             fmt::format("--owner=alice:{}", ustar ? 1000 : 3000000),
+             fmt::format("--group=staff:{}", ustar ? 1001 : 3000001), "-cf", archive.string(), "-C",
+             dir.path(), "snapshot"},
+            {{"LC_ALL", "C"}});
 
   const Outcome o = parse_like_python(dir, archive);
   EXPECT_TRUE(o.at_end_marker);

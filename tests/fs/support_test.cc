@@ -10,7 +10,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
+#include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "tests/support/duplicity.h"
@@ -111,6 +114,59 @@ TEST(SupportSelfTestRun, ReturnsWhenTheChildExitsEvenIfADescendantKeepsThePipes)
   EXPECT_TRUE(r.ok());
   EXPECT_EQ(r.out, "done\n");
   EXPECT_LT(took, 2s);
+}
+
+TEST(SupportSelfTestRun, RunInChildCapturesOutputAndExitCode) {
+  int in_parent = 1;
+  auto r = run_in_child([&] {
+    in_parent = 2;  // the child's copy only
+    std::printf("from the child %d\n", ::getpid());
+    std::string big(1 << 20, 'x');  // more than a pipe holds: read while the child runs
+    return ::write(2, big.data(), big.size()) == static_cast<ssize_t>(big.size()) ? 7 : 1;
+  });
+  EXPECT_EQ(r.exit_code, 7);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_THAT(r.out, StartsWith("from the child "));
+  EXPECT_THAT(r.out, Not(HasSubstr(std::to_string(::getpid()) + "\n")));
+  EXPECT_EQ(r.err.size(), size_t{1} << 20);
+  EXPECT_EQ(in_parent, 1);
+
+  r = run_in_child(
+      [] {
+        ::sleep(60);
+        return 0;
+      },
+      1s);
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_EQ(r.exit_code, 128 + SIGKILL);
+}
+
+TEST(SupportSelfTestRun, BackgroundSignalWaitAndKill) {
+  TempDir tmp{"dupfs-support-"};
+  {
+    Background b({"sh", "-c", "echo started; exec sleep 60"}, tmp.file("log"), {});
+    EXPECT_TRUE(b.running());
+    EXPECT_GT(b.pid(), 0);
+    EXPECT_EQ(b.wait(100ms), std::nullopt);
+    EXPECT_TRUE(b.signal(SIGTERM));
+    EXPECT_EQ(b.wait(10s), 128 + SIGTERM);
+    EXPECT_EQ(b.pid(), -1);
+    EXPECT_FALSE(b.signal(SIGTERM));  // gone: nothing is sent
+    EXPECT_EQ(b.kill(), 128 + SIGTERM);
+  }
+  {
+    // A stopped process that ignores SIGTERM still ends at once.
+    Background b({"sh", "-c", "trap '' TERM; echo $X; exec sleep 60"}, tmp.file("log"),
+                 {{"X", "from the environment"}});
+    ASSERT_TRUE(wait_until(
+        [&] { return read_file(tmp.file("log")).find("environment") != std::string::npos; }, 10s));
+    EXPECT_TRUE(b.signal(SIGSTOP));
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(b.kill(), 128 + SIGKILL);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  }
+  Background exits({"sh", "-c", "exit 3"}, tmp.file("log"));
+  EXPECT_EQ(exits.wait(10s), 3);
 }
 
 // ---------------------------------------------------------------------------------------------

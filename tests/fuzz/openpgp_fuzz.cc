@@ -16,6 +16,7 @@
 #include <string>
 
 #include "chain/codec/openpgp.h"
+#include "chain/codec/s2k.h"
 #include "fuzz_util.h"
 
 using namespace dupfs::chain;

@@ -561,7 +561,7 @@ TEST_F(BackupTest, RandomlyKilledRunsNeverDamageTheChain) {
     {
       Background b(argv, dir_.file("killed.log"), env_);
       std::this_thread::sleep_for(delay);
-      ::kill(b.pid(), SIGKILL);
+      b.signal(SIGKILL);
       ASSERT_TRUE(wait_until([&] { return !b.running(); }, std::chrono::seconds(30)));
     }
     if (manifests() > before) {  // the run finished before the kill

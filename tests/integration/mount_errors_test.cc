@@ -8,7 +8,6 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -80,20 +79,6 @@ std::string join(const std::vector<std::string>& items) {
   std::string s;
   for (const auto& i : items) s += "  " + i + "\n";
   return s.empty() ? "  (none)\n" : s;
-}
-
-// Waits up to timeout for pid (a child of ours) to exit. Returns its status as a shell reports
-// it, or nullopt when it is still running.
-std::optional<int> wait_exit(pid_t pid, std::chrono::seconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    int status = 0;
-    pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (r < 0) return -1;
-    if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
 }
 
 // open + read to the end, recording the first failing call and its errno.
@@ -355,7 +340,7 @@ class MountFixture : public ::testing::Test {
 
   // After `stop` ran: the daemon exits 0 within 10 s and nothing is left mounted.
   void expect_clean_stop(Mounted& m, const std::string& mnt, const std::string& how) {
-    auto status = wait_exit(m.pid(), std::chrono::seconds(10));
+    std::optional<int> status = m.wait(std::chrono::seconds(10));
     EXPECT_TRUE(status.has_value()) << how << ": daemon still running after 10 s";
     if (status) {
       EXPECT_EQ(*status, 0) << how << "\n" << m.log();
@@ -840,7 +825,7 @@ TEST_F(MountErrors, StalledStorageGivesEioWithinTheTimeout) {
   ASSERT_TRUE(m.ok()) << m.log();
   std::string big = mnt + "/snapshots/latest/big.bin";
 
-  ::kill(stall.pid(), SIGUSR1);  // every read of the storage hangs from now on
+  stall.signal(SIGUSR1);  // every read of the storage hangs from now on
   auto start = std::chrono::steady_clock::now();
   std::thread reader_thread;
   ReadOutcome got;
@@ -858,7 +843,7 @@ TEST_F(MountErrors, StalledStorageGivesEioWithinTheTimeout) {
             << std::chrono::duration_cast<std::chrono::milliseconds>(waited).count() << " ms\n";
   EXPECT_NE(m.log().find("did not answer"), std::string::npos) << m.log();
 
-  ::kill(stall.pid(), SIGUSR2);  // the storage is back
+  stall.signal(SIGUSR2);  // the storage is back
   EXPECT_EQ(read_file(big), read_file(src_ + "/big.bin"));
   auto r = run({"fusermount3", "-uz", mnt}, {}, std::chrono::seconds(30));
   EXPECT_TRUE(r.ok()) << r.err;
@@ -992,7 +977,7 @@ TEST_F(MountBrowse, SigtermUnmounts) {
   std::string mnt = mountpoint("mnt");
   auto m = mount_small_and_read(mnt);
   ASSERT_TRUE(m->ok());
-  ASSERT_EQ(::kill(m->pid(), SIGTERM), 0);
+  ASSERT_TRUE(m->signal(SIGTERM));
   expect_clean_stop(*m, mnt, "SIGTERM");
 }
 
@@ -1000,7 +985,7 @@ TEST_F(MountBrowse, SigintUnmounts) {
   std::string mnt = mountpoint("mnt");
   auto m = mount_small_and_read(mnt);
   ASSERT_TRUE(m->ok());
-  ASSERT_EQ(::kill(m->pid(), SIGINT), 0);
+  ASSERT_TRUE(m->signal(SIGINT));
   expect_clean_stop(*m, mnt, "SIGINT");
 }
 

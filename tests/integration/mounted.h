@@ -1,20 +1,16 @@
-// A dupfs mount owned by a test: started in the foreground as a child process, waited for until
-// the kernel shows it, and always unmounted (fusermount3 -u, then a lazy unmount and SIGKILL if
-// the daemon does not go) when the object is destroyed.
+// A dupfs mount owned by a test: started in the foreground as a Background process, waited for
+// until the kernel shows it, and always unmounted (fusermount3 -u, then a lazy unmount and SIGKILL
+// if the daemon does not go) when the object is destroyed.
 #pragma once
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <sys/types.h>
 
 #include <chrono>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "tests/support/process.h"
@@ -35,7 +31,9 @@ inline bool is_mounted(const std::string& mountpoint) {
 
 class Mounted {
  public:
-  // Runs `dupfs mount -f <args...> URL MOUNTPOINT` with `env` added; stderr goes to `log_path`.
+  // Runs `dupfs mount -f <args...> URL MOUNTPOINT` with `env` added; stdout and stderr go to
+  // `log_path`. ok() once the kernel shows the mount (within 60 s), false if the daemon exited
+  // first.
   Mounted(const std::string& url, const std::string& mountpoint, const std::string& log_path,
           const std::vector<std::string>& args, const std::map<std::string, std::string>& env)
       : mountpoint_(mountpoint), log_path_(log_path) {
@@ -43,33 +41,10 @@ class Mounted {
     argv.insert(argv.end(), args.begin(), args.end());
     argv.push_back(url);
     argv.push_back(mountpoint);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      ::dup2(fd, 2);
-      ::dup2(fd, 1);
-      int devnull = ::open("/dev/null", O_RDONLY);
-      ::dup2(devnull, 0);
-      for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
-      std::vector<char*> cargv;
-      for (auto& a : argv) cargv.push_back(a.data());
-      cargv.push_back(nullptr);
-      ::execv(cargv[0], cargv.data());
-      ::_exit(127);
-    }
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (is_mounted(mountpoint_)) {
-        ok_ = true;
-        return;
-      }
-      int status;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    daemon_.emplace(argv, log_path, env);
+    wait_until([&] { return is_mounted(mountpoint_) || !daemon_->running(); },
+               std::chrono::seconds(60));
+    ok_ = is_mounted(mountpoint_);
   }
 
   ~Mounted() { unmount(); }
@@ -84,36 +59,38 @@ class Mounted {
     return ss.str();
   }
 
-  // Unmounts and waits for the daemon; returns its exit status (or -1).
+  // Unmounts and waits for the daemon (fusermount3 -u, then after 20 s a lazy unmount and
+  // SIGKILL); returns its exit code, or -1 when it was unmounted before.
   int unmount() {
-    if (pid_ <= 0) {
+    if (!daemon_) {
       if (is_mounted(mountpoint_)) run({"fusermount3", "-uz", mountpoint_});
       return -1;
     }
     if (is_mounted(mountpoint_))
       run({"fusermount3", "-u", mountpoint_}, {}, std::chrono::seconds(30));
-    int status = 0;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (::waitpid(pid_, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        run({"fusermount3", "-uz", mountpoint_});
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::optional<int> code = daemon_->wait(std::chrono::seconds(20));
+    if (!code) {
+      run({"fusermount3", "-uz", mountpoint_});
+      code = daemon_->kill();
     }
-    pid_ = -1;
+    daemon_.reset();
     if (is_mounted(mountpoint_)) run({"fusermount3", "-uz", mountpoint_});
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return *code;
   }
 
-  pid_t pid() const { return pid_; }
+  // The daemon's process id; -1 once it has been waited for.
+  pid_t pid() const { return daemon_ ? daemon_->pid() : -1; }
+  // Sends `sig` to the daemon; false when it is no longer running.
+  bool signal(int sig) { return daemon_ && daemon_->signal(sig); }
+  // Waits up to `timeout` for the daemon to exit: its exit code, or nullopt while it runs.
+  std::optional<int> wait(std::chrono::milliseconds timeout) {
+    return daemon_ ? daemon_->wait(timeout) : std::optional<int>(-1);
+  }
 
  private:
   std::string mountpoint_;
   std::string log_path_;
-  pid_t pid_ = -1;
+  std::optional<Background> daemon_;
   bool ok_ = false;
 };
 

@@ -15,12 +15,9 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -460,53 +457,31 @@ constexpr uid_t kNobody = 65534;
 // Walks in a child process running as nobody; returns the paths in walk order.
 std::vector<std::string> walk_as_nobody(const std::string& source,
                                         const std::vector<SelectionOption>& options) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) {
-    ADD_FAILURE() << "pipe2: " << std::strerror(errno);
-    return {};
-  }
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::close(fds[0]);
-    if (::setgroups(0, nullptr) != 0 || ::setgid(kNobody) != 0 || ::setuid(kNobody) != 0) {
-      ::_exit(2);
-    }
-    auto selection = Selection::make(source, options);
-    if (!selection) ::_exit(3);
-    std::string out;
-    Status st = chain::walk_source(source, *selection, [&](SourceEntry&& e) -> Status {
-      out += chain::index_to_string(e.index);
-      out += '\0';
-      return {};
-    });
-    if (!st) ::_exit(4);
-    for (size_t at = 0; at < out.size();) {
-      ssize_t w = ::write(fds[1], out.data() + at, out.size() - at);
-      if (w <= 0) ::_exit(5);
-      at += static_cast<size_t>(w);
-    }
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  std::string data;
-  auto deadline = std::chrono::steady_clock::now() + kCommandTimeout;
-  for (;;) {
-    pollfd pfd{fds[0], POLLIN, 0};
-    if (::poll(&pfd, 1, 1000) > 0) {
-      char buffer[4096];
-      ssize_t r = ::read(fds[0], buffer, sizeof buffer);
-      if (r <= 0) break;
-      data.append(buffer, static_cast<size_t>(r));
-    } else if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ADD_FAILURE() << "the walk as nobody timed out";
-      break;
-    }
-  }
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
+  ProcessResult r = run_in_child(
+      [&]() -> int {
+        if (::setgroups(0, nullptr) != 0 || ::setgid(kNobody) != 0 || ::setuid(kNobody) != 0) {
+          return 2;
+        }
+        auto selection = Selection::make(source, options);
+        if (!selection) return 3;
+        std::string out;
+        Status st = chain::walk_source(source, *selection, [&](SourceEntry&& e) -> Status {
+          out += chain::index_to_string(e.index);
+          out += '\0';
+          return {};
+        });
+        if (!st) return 4;
+        for (size_t at = 0; at < out.size();) {
+          ssize_t w = ::write(1, out.data() + at, out.size() - at);
+          if (w <= 0) return 5;
+          at += static_cast<size_t>(w);
+        }
+        return 0;
+      },
+      kCommandTimeout);
+  EXPECT_FALSE(r.timed_out) << "the walk as nobody timed out";
+  EXPECT_EQ(r.exit_code, 0) << "child exit code " << r.exit_code << ": " << r.err;
+  const std::string& data = r.out;
   std::vector<std::string> paths;
   for (size_t at = 0; at < data.size();) {
     size_t end = data.find('\0', at);

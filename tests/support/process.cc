@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <system_error>
@@ -95,25 +96,10 @@ std::string tail(const std::string& s, size_t n) {
   return s.size() <= n ? s : "..." + s.substr(s.size() - n);
 }
 
-}  // namespace
-
-std::string describe(const std::vector<std::string>& argv, const ProcessResult& result) {
-  std::string cmd;
-  for (const auto& a : argv) {
-    if (!cmd.empty()) cmd += ' ';
-    cmd += quote_arg(a);
-  }
-  return fmt::format("command: {}\nexit code: {}{}\n--- stdout ---\n{}\n--- stderr ---\n{}\n", cmd,
-                     result.exit_code, result.timed_out ? " (timed out, killed)" : "",
-                     tail(result.out, 4000), tail(result.err, 8000));
-}
-
-ProcessResult run(const std::vector<std::string>& argv,
-                  const std::map<std::string, std::string>& extra_env, std::chrono::seconds timeout,
-                  const std::string& stdin_data, const std::vector<std::string>& unset_env) {
-  if (argv.empty()) throw std::invalid_argument("run: empty argv");
-
-  // Everything the child needs is built before fork: only async-signal-safe calls after it.
+// The environment a child gets: ours, minus the names in unset_env, with extra_env added or
+// replacing values.
+std::vector<std::string> child_environment(const std::map<std::string, std::string>& extra_env,
+                                           const std::vector<std::string>& unset_env) {
   std::map<std::string, std::string> env;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     std::string_view kv(*e);
@@ -123,17 +109,36 @@ ProcessResult run(const std::vector<std::string>& argv,
   }
   for (const auto& name : unset_env) env.erase(name);
   for (const auto& [name, value] : extra_env) env[name] = value;
-  std::vector<std::string> env_strings;
-  env_strings.reserve(env.size());
-  for (const auto& [name, value] : env) env_strings.push_back(name + "=" + value);
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> args_copy = argv;
-  std::vector<char*> cargv;
-  for (auto& s : args_copy) cargv.push_back(s.data());
-  cargv.push_back(nullptr);
+  std::vector<std::string> strings;
+  strings.reserve(env.size());
+  for (const auto& [name, value] : env) strings.push_back(name + "=" + value);
+  return strings;
+}
 
+// execve's form of `strings`: pointers into them, then a null pointer.
+std::vector<char*> c_strings(std::vector<std::string>& strings) {
+  std::vector<char*> pointers;
+  for (auto& s : strings) pointers.push_back(s.data());
+  pointers.push_back(nullptr);
+  return pointers;
+}
+
+// A wait status as a shell reports it: the exit status, or 128 + N after signal N.
+int exit_code_of(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+// Forks a child in its own process group, with pipes for stdin, stdout and stderr and the
+// default signal mask, and calls in_child(error_fd) there; the child _exit(127)s if in_child
+// returns. Feeds stdin_data and collects stdout and stderr until the child exits or `timeout`
+// passes (then kills its group). in_child writes an errno to error_fd when it cannot exec: the
+// result is then exit code 127 with "cannot execute <what>: <reason>" as stderr.
+// Everything in_child uses must be built before: only async-signal-safe calls after the fork.
+ProcessResult fork_and_collect(const std::function<void(int error_fd)>& in_child,
+                               const std::string& what, const std::string& stdin_data,
+                               std::chrono::seconds timeout) {
   Pipe in, out, err, exec_error;
 
   // Writing to a child that already exited must not kill us: block SIGPIPE in this thread and
@@ -160,13 +165,9 @@ ProcessResult run(const std::vector<std::string>& argv,
     sigset_t empty;
     sigemptyset(&empty);
     ::sigprocmask(SIG_SETMASK, &empty, nullptr);
-    ::execvpe(cargv[0], cargv.data(), envp.data());
-    int e = errno;
-    ssize_t ignored = ::write(exec_error.write, &e, sizeof e);
-    (void)ignored;
+    in_child(exec_error.write);
     ::_exit(127);
   }
-
   ::setpgid(pid, pid);  // also in the parent, so a timeout can never miss the group
   close_fd(in.read);
   close_fd(out.write);
@@ -185,7 +186,7 @@ ProcessResult run(const std::vector<std::string>& argv,
     }
     pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
     result.exit_code = 127;
-    result.err = fmt::format("cannot execute {}: {}", argv[0], std::strerror(exec_errno));
+    result.err = fmt::format("cannot execute {}: {}", what, std::strerror(exec_errno));
     return result;
   }
 
@@ -258,21 +259,61 @@ ProcessResult run(const std::vector<std::string>& argv,
   }
   pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
 
-  if (WIFEXITED(status)) {
-    result.exit_code = WEXITSTATUS(status);
-  } else if (WIFSIGNALED(status)) {
-    result.exit_code = 128 + WTERMSIG(status);
-  }
+  result.exit_code = exit_code_of(status);
   return result;
+}
+
+}  // namespace
+
+std::string describe(const std::vector<std::string>& argv, const ProcessResult& result) {
+  std::string cmd;
+  for (const auto& a : argv) {
+    if (!cmd.empty()) cmd += ' ';
+    cmd += quote_arg(a);
+  }
+  return fmt::format("command: {}\nexit code: {}{}\n--- stdout ---\n{}\n--- stderr ---\n{}\n", cmd,
+                     result.exit_code, result.timed_out ? " (timed out, killed)" : "",
+                     tail(result.out, 4000), tail(result.err, 8000));
+}
+
+ProcessResult run(const std::vector<std::string>& argv,
+                  const std::map<std::string, std::string>& extra_env, std::chrono::seconds timeout,
+                  const std::string& stdin_data, const std::vector<std::string>& unset_env) {
+  if (argv.empty()) throw std::invalid_argument("run: empty argv");
+  std::vector<std::string> env = child_environment(extra_env, unset_env);
+  std::vector<char*> envp = c_strings(env);
+  std::vector<std::string> args = argv;
+  std::vector<char*> cargv = c_strings(args);
+  return fork_and_collect(
+      [&](int error_fd) {
+        ::execvpe(cargv[0], cargv.data(), envp.data());
+        int e = errno;
+        ssize_t ignored = ::write(error_fd, &e, sizeof e);
+        (void)ignored;
+      },
+      argv[0], stdin_data, timeout);
+}
+
+ProcessResult run_in_child(const std::function<int()>& body, std::chrono::seconds timeout) {
+  return fork_and_collect(
+      [&](int error_fd) {
+        ::close(error_fd);  // no exec to report; the parent reads output from now on
+        int code = body();
+        std::fflush(nullptr);
+        ::_exit(code);
+      },
+      "", "", timeout);
 }
 
 Background::Background(const std::vector<std::string>& argv, const std::string& log_path,
                        const std::map<std::string, std::string>& extra_env) {
+  if (argv.empty()) throw std::invalid_argument("Background: empty argv");
+  std::vector<std::string> env = child_environment(extra_env, {});
+  std::vector<char*> envp = c_strings(env);
   std::vector<std::string> args = argv;
-  std::vector<char*> cargv;
-  for (auto& a : args) cargv.push_back(a.data());
-  cargv.push_back(nullptr);
+  std::vector<char*> cargv = c_strings(args);
   pid_ = ::fork();
+  if (pid_ < 0) throw std::system_error(errno, std::generic_category(), "fork");
   if (pid_ == 0) {
     ::setpgid(0, 0);
     int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -282,31 +323,47 @@ Background::Background(const std::vector<std::string>& argv, const std::string& 
       ::dup2(log, 2);
     }
     if (null >= 0) ::dup2(null, 0);
-    for (const auto& [k, v] : extra_env) ::setenv(k.c_str(), v.c_str(), 1);
-    ::execvp(cargv[0], cargv.data());
+    ::execvpe(cargv[0], cargv.data(), envp.data());
     ::_exit(127);
   }
+  ::setpgid(pid_, pid_);  // also in the parent, so kill() can never miss the group
 }
 
 bool Background::running() {
   if (pid_ <= 0) return false;
-  int status;
-  if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+  int status = 0;
+  pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == 0 || (r < 0 && errno == EINTR)) return true;
+  exit_code_ = r == pid_ ? exit_code_of(status) : -1;  // -1: reaped by somebody else
+  pid_ = -1;
+  return false;
+}
+
+bool Background::signal(int sig) { return running() && ::kill(pid_, sig) == 0; }
+
+std::optional<int> Background::wait(std::chrono::milliseconds timeout) {
+  if (!wait_until([this] { return !running(); }, timeout)) return std::nullopt;
+  return exit_code_;
+}
+
+int Background::kill() {
+  if (running()) {
+    ::kill(-pid_, SIGKILL);
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    pid_t r;
+    while ((r = ::waitpid(pid_, &status, 0)) < 0 && errno == EINTR) {
+    }
+    exit_code_ = r == pid_ ? exit_code_of(status) : -1;
     pid_ = -1;
-    return false;
   }
-  return true;
+  return exit_code_.value_or(-1);
 }
 
 Background::~Background() {
   if (!running()) return;
   ::kill(pid_, SIGTERM);
-  if (!wait_until([this] { return !running(); }, std::chrono::seconds(10))) {
-    ::kill(-pid_, SIGKILL);
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
+  if (!wait_until([this] { return !running(); }, std::chrono::seconds(10))) kill();
 }
 
 bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {

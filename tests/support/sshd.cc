@@ -172,48 +172,28 @@ void SshServer::start() {
       << "Subsystem sftp internal-sftp\n";
     write_text(config, c.str());
     std::string log_path = dir_ + "/sshd.log";
-    pid_ = ::fork();
-    if (pid_ < 0) throw std::system_error(errno, std::generic_category(), "fork");
-    if (pid_ == 0) {
-      ::setpgid(0, 0);
-      int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      ::dup2(fd, 2);
-      ::dup2(fd, 1);
-      int devnull = ::open("/dev/null", O_RDONLY);
-      ::dup2(devnull, 0);
-      ::execl("/usr/sbin/sshd", "/usr/sbin/sshd", "-D", "-e", "-f", config.c_str(),
-              static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
+    server_ = std::make_unique<Background>(
+        std::vector<std::string>{"/usr/sbin/sshd", "-D", "-e", "-f", config}, log_path);
     auto deadline = Clock::now() + std::chrono::seconds(20);
     while (Clock::now() < deadline) {
       if (answers_ssh(port_, std::chrono::milliseconds(500))) return;
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        break;
-      }
+      if (!server_->running()) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-    }
+    server_->kill();
+    server_.reset();
     last_log = read_text(log_path);
   }
   throw std::runtime_error("sshd did not start: " + last_log);
 }
 
 SshServer::~SshServer() {
-  if (pid_ <= 0) return;
+  if (!server_) return;
   for (pid_t p : connection_pids()) {
     ::kill(p, SIGKILL);
     ::kill(p, SIGCONT);
   }
-  ::kill(pid_, SIGKILL);
-  ::kill(pid_, SIGCONT);
-  ::waitpid(pid_, nullptr, 0);
+  server_->kill();  // SIGKILL: it may be frozen
   // Connection processes were reparented when the listener died; make sure none is left.
   for (int i = 0; i < 50; ++i) {
     bool any = false;
@@ -235,11 +215,13 @@ std::string SshServer::known_hosts_line(int port) const {
 
 std::string SshServer::log() const { return read_text(dir_ + "/sshd.log"); }
 
+pid_t SshServer::pid() const { return server_ ? server_->pid() : -1; }
+
 std::vector<pid_t> SshServer::connection_pids() const {
   std::vector<pid_t> found;
-  if (pid_ <= 0) return found;
+  if (pid() <= 0) return found;
   auto ppid = parents();
-  std::vector<pid_t> frontier{pid_};
+  std::vector<pid_t> frontier{pid()};
   while (!frontier.empty()) {
     pid_t parent = frontier.back();
     frontier.pop_back();
@@ -259,14 +241,14 @@ void SshServer::kill_connections() {
 }
 
 void SshServer::freeze() {
-  ::kill(pid_, SIGSTOP);
+  server_->signal(SIGSTOP);
   for (pid_t p : connection_pids()) ::kill(p, SIGSTOP);
   frozen_ = true;
 }
 
 void SshServer::thaw() {
   for (pid_t p : connection_pids()) ::kill(p, SIGCONT);
-  ::kill(pid_, SIGCONT);
+  server_->signal(SIGCONT);
   frozen_ = false;
 }
 

@@ -16,12 +16,15 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 namespace dupfs::test {
+
+class Background;
 
 class SshServer {
  public:
@@ -33,7 +36,7 @@ class SshServer {
   SshServer& operator=(const SshServer&) = delete;
 
   int port() const { return port_; }
-  pid_t pid() const { return pid_; }
+  pid_t pid() const;  // the listener's; -1 once it is gone
   // The user's private key (ed25519, no passphrase), accepted for root.
   const std::string& identity_file() const { return identity_; }
   // "ssh-ed25519 AAAA..." : the server's public host key.
@@ -59,7 +62,7 @@ class SshServer {
   std::string identity_;
   std::string host_public_key_;
   int port_ = 0;
-  pid_t pid_ = -1;
+  std::unique_ptr<Background> server_;  // the listener
   bool frozen_ = false;
 };
 
