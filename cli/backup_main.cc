@@ -16,7 +16,7 @@
 #include "backends/backend.h"
 #include "backends/base/log.h"
 #include "backends/file_backend.h"
-#include "chain/backup/backup_writer.h"
+#include "chain/backup/run_backup.h"
 #include "chain/backup/source_walk.h"
 #include "chain/format/names.h"
 #include "chain/metadata/archive_dir.h"

@@ -16,6 +16,7 @@
 #include "chain/format/collection.h"
 #include "chain/format/names.h"
 #include "chain/restore/restore.h"
+#include "chain/restore/tree_writer.h"
 #include "chain/restore/verify.h"
 #include "cli/actions.h"
 #include "cli/options.h"

@@ -1,8 +1,6 @@
 // The set writer on a MemoryBackend: what lands in storage and in the archive dir, read back with
 // dupfs's own readers (names, collection, manifest, tar, sigtar). Restores by the real duplicity
 // are in tests/integration/backup_test.cc.
-#include "chain/backup/backup_writer.h"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
@@ -14,6 +12,7 @@
 #include <vector>
 
 #include "backends/memory_backend.h"
+#include "chain/backup/run_backup.h"
 #include "chain/format/collection.h"
 #include "chain/format/manifest.h"
 #include "chain/format/names.h"

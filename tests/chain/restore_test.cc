@@ -16,6 +16,7 @@
 #include "chain/format/manifest.h"
 #include "chain/format/sigtar.h"
 #include "chain/format/tar_writer.h"
+#include "chain/restore/tree_writer.h"
 #include "chain/restore/verify.h"
 #include "tests/support/source_tree.h"
 #include "tests/support/temp_dir.h"

@@ -10,11 +10,6 @@
 // signature file are also kept in the archive dir (chain/metadata/archive_dir.h), where `dupfs
 // mount` and the next incremental find them without decrypting anything.
 //
-// run_backup() is the whole command: reading the location's collection, deleting what an
-// interrupted run left (files of sets without a manifest, their signature files), choosing full
-// or incremental as duplicity does, loading the signature chain, checking the last manifest's
-// host and directory, walking the source and writing the set.
-//
 // Threads: the caller's thread reads the source, makes signatures and deltas and forms the tar
 // stream; each volume is compressed, encrypted, hashed and stored by a worker thread of its own
 // while the next volume is filled (one volume per core in flight, at most 4), and the signature
@@ -35,34 +30,13 @@
 #include "backends/backend.h"
 #include "backends/base/error.h"
 #include "chain/backup/source_walk.h"
+#include "chain/backup/statistics.h"
 #include "chain/codec/decode.h"
 #include "chain/codec/encode.h"
 #include "chain/format/index.h"
 #include "chain/format/sigtar.h"
 
 namespace dupfs::chain {
-
-// duplicity's statistics (statistics.py, StatsDeltaProcess).
-struct BackupStatistics {
-  double start_time = 0;
-  double end_time = 0;
-  int64_t source_files = 0;
-  int64_t source_file_size = 0;
-  int64_t new_files = 0;
-  int64_t new_file_size = 0;
-  int64_t deleted_files = 0;
-  int64_t changed_files = 0;
-  int64_t changed_file_size = 0;
-  int64_t changed_delta_size = 0;
-  int64_t delta_entries = 0;
-  int64_t raw_delta_size = 0;
-  int64_t total_destination_size_change = 0;
-  int64_t errors = 0;
-};
-
-// The block duplicity prints after a backup ("--------------[ Backup Statistics ]---..."),
-// times in the local time zone. Ends with a newline.
-std::string format_statistics(const BackupStatistics& s);
 
 struct BackupOptions {
   EncodeOptions encode;                 // codec and keys for every stored object
@@ -110,38 +84,5 @@ class SetWriter {
   explicit SetWriter(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
-
-// ---------------------------------------------------------------------------------------------
-// The whole command.
-
-enum class BackupAction { kAuto, kFull, kIncremental };
-
-struct BackupRequest {
-  BackupAction action = BackupAction::kAuto;
-  // --full-if-older-than as an absolute time: an incremental becomes a full when the newest
-  // chain's full set is older than this.
-  std::optional<int64_t> full_if_older_than;
-  bool allow_source_mismatch = false;
-  // Reading the chain's signature files and last manifest when the archive dir lacks them.
-  Credentials credentials;
-  // The set time (tests); nullopt: now, and later than every set already stored.
-  std::optional<int64_t> time;
-};
-
-struct BackupOutcome {
-  bool full = true;
-  int64_t time = 0;
-  std::vector<std::string> stored_names;
-  BackupStatistics statistics;
-};
-
-// Calls `visit` for every selected source object in index order; errors of `visit` come back.
-using SourceWalk = std::function<Status(const std::function<Status(SourceEntry&&)>& visit)>;
-
-// kInvalidArgument: an incremental was asked for and the location has no chain or no
-// signatures for its newest chain, or the last manifest's host or directory differ (unless
-// allow_source_mismatch). kAuth: a needed signature file or manifest cannot be decrypted.
-Result<BackupOutcome> run_backup(Backend& backend, const BackupOptions& options,
-                                 const BackupRequest& request, const SourceWalk& walk);
 
 }  // namespace dupfs::chain
