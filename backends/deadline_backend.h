@@ -30,6 +30,7 @@ class DeadlineBackend : public Backend {
   }
   Status remove(const std::string& name) override { return base_->remove(name); }
   std::string describe() const override { return base_->describe(); }
+  void after_fork() override { base_->after_fork(); }
 
   // Calls given up on whose thread has not returned yet.
   int abandoned() const { return abandoned_->load(); }

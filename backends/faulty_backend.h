@@ -41,6 +41,7 @@ class FaultyBackend : public Backend {
   }
   Status remove(const std::string& name) override { return base_->remove(name); }
   std::string describe() const override { return base_->describe(); }
+  void after_fork() override { base_->after_fork(); }
 
  private:
   struct Fault {
@@ -50,8 +51,10 @@ class FaultyBackend : public Backend {
     std::optional<std::chrono::milliseconds> stall;
   };
   std::shared_ptr<Backend> base_;
+  // Guards faults_, reads_ and release_generation_. A leaf: never held while calling base_
+  // (a stalled read waits on released_ with it, which releases it).
   mutable std::mutex mu_;
-  mutable std::condition_variable released_;
+  mutable std::condition_variable released_;  // with mu_: release_stalls() or clear() ran
   uint64_t release_generation_ = 0;
   std::map<std::string, Fault> faults_;
   mutable std::map<std::string, int> reads_;
