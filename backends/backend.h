@@ -43,6 +43,12 @@ class Backend {
 
   // The location, for messages (never carries a password).
   virtual std::string describe() const = 0;
+
+  // Called in the child after a fork() (dupfs mount opens the storage, then daemonizes),
+  // before any thread of the child uses this object: threads the storage started before the
+  // fork run in the parent only, and their locks may be held there for good. Does nothing when
+  // there was no fork. Wrappers pass it on.
+  virtual void after_fork() {}
 };
 
 // How network storage behaves, with duplicity's option names. File storage ignores it.

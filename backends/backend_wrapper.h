@@ -41,6 +41,9 @@ class BackendWrapper : public Backend {
     return writable_->remove(name);
   }
   std::string describe() const override { return target_->describe(); }
+  void after_fork() override {
+    if (writable_ != nullptr) writable_->after_fork();
+  }
 
  protected:
   const Backend& target() const { return *target_; }

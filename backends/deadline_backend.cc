@@ -14,8 +14,10 @@ DeadlineBackend::DeadlineBackend(std::shared_ptr<Backend> base, std::chrono::mil
 template <typename T, typename F>
 Result<T> DeadlineBackend::bounded(const std::string& what, F call) const {
   struct Call {
+    // Guards result and given_up, between the caller and the call's thread. A leaf: the call
+    // itself runs without it.
     std::mutex mu;
-    std::condition_variable done;
+    std::condition_variable done;  // with mu: the result is in
     std::optional<Result<T>> result;
     bool given_up = false;
   };

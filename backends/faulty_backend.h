@@ -49,8 +49,10 @@ class FaultyBackend : public BackendWrapper {
     std::optional<uint64_t> truncate;
     std::optional<std::chrono::milliseconds> stall;
   };
+  // Guards faults_, reads_ and release_generation_. A leaf: never held while calling the target
+  // (a stalled read waits on released_ with it, which releases it).
   mutable std::mutex mu_;
-  mutable std::condition_variable released_;
+  mutable std::condition_variable released_;  // with mu_: release_stalls() or clear() ran
   uint64_t release_generation_ = 0;
   std::map<std::string, Fault> faults_;
   mutable std::map<std::string, int> reads_;

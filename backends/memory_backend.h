@@ -23,7 +23,7 @@ class MemoryBackend : public Backend {
   void put(const std::string& name, std::string data);
 
  private:
-  mutable std::mutex mu_;
+  mutable std::mutex mu_;  // guards objects_; a leaf (nothing is taken under it)
   std::map<std::string, std::string> objects_;
 };
 

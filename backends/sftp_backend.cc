@@ -177,16 +177,17 @@ Result<std::unique_ptr<SftpBackend>> SftpBackend::open(SshLocation location,
 }
 
 SftpBackend::~SftpBackend() {
-  if (watchdog_ready_.load() == ::getpid()) {
+  Watchdog& w = *watch_;
+  if (w.owner == ::getpid()) {
     {
-      std::lock_guard lock(watch_mu_);
-      stopping_ = true;
+      std::lock_guard lock(w.mu);
+      w.stopping = true;
     }
-    watch_cv_.notify_all();
-    watchdog_->join();
-  } else {
-    // Never started, or started before a fork() by the parent: nothing to join here.
-    (void)watchdog_.release();
+    w.cv.notify_all();
+    w.thread.join();
+  } else if (w.owner != 0) {
+    // Started by the parent of a fork() nobody told after_fork() of: not ours to join.
+    (void)watch_.release();
   }
   // No goodbye to the server: closing the sockets is enough for it, and a frozen server must
   // not hold up an unmount.
@@ -200,36 +201,35 @@ SftpBackend::~SftpBackend() {
   idle_.clear();
 }
 
-void SftpBackend::ensure_watchdog() const {
-  const pid_t me = ::getpid();
-  if (watchdog_ready_.load(std::memory_order_acquire) == me) return;
-  pid_t owner = watchdog_owner_.load();
-  if (owner != me && watchdog_owner_.compare_exchange_strong(owner, me)) {
-    if (owner != 0) {
-      // Forked: the parent's watchdog may have held its lock at that instant and does not
-      // exist here; this process starts over with fresh ones (no other thread of this process
-      // touches them before watchdog_ready_ says so).
-      new (&watch_mu_) std::mutex();
-      new (&watch_cv_) std::condition_variable();
-      (void)watchdog_.release();
-    }
-    watchdog_ = std::make_unique<std::thread>([this] { watchdog_loop(); });
-    watchdog_ready_.store(me, std::memory_order_release);
-    return;
-  }
-  while (watchdog_ready_.load(std::memory_order_acquire) != me) std::this_thread::yield();
+void SftpBackend::after_fork() {
+  if (watch_->owner == 0 || watch_->owner == ::getpid()) return;  // no watchdog yet, or no fork
+  // The parent's watchdog does not exist here and may have held its lock at the fork: its
+  // state is left as it is (leaked) and this process starts over with a fresh one, which
+  // looks after the sessions inherited (all idle: nothing else runs now).
+  auto fresh = std::make_unique<Watchdog>();
+  fresh->watched = watch_->watched;
+  (void)watch_.release();
+  watch_ = std::move(fresh);
 }
 
-void SftpBackend::watchdog_loop() const {
+void SftpBackend::ensure_watchdog() const {
+  Watchdog& w = *watch_;
+  std::call_once(w.started, [&] {
+    w.owner = ::getpid();
+    w.thread = std::thread([this, &w] { watchdog_loop(w); });
+  });
+}
+
+void SftpBackend::watchdog_loop(Watchdog& w) const {
   auto tick = std::clamp<std::chrono::milliseconds>(
       std::chrono::duration_cast<std::chrono::milliseconds>(timeout_) / 8,
       std::chrono::milliseconds(50), std::chrono::milliseconds(500));
   const int64_t limit = std::chrono::duration_cast<std::chrono::nanoseconds>(timeout_).count();
-  std::unique_lock lock(watch_mu_);
-  while (!stopping_) {
-    watch_cv_.wait_for(lock, tick);
+  std::unique_lock lock(w.mu);
+  while (!w.stopping) {
+    w.cv.wait_for(lock, tick);
     int64_t now = now_ns();
-    for (Session* s : watched_) {
+    for (Session* s : w.watched) {
       if (!s->busy.load() || s->timed_out.load()) continue;
       if (now - s->last_progress.load(std::memory_order_relaxed) < limit) continue;
       s->timed_out.store(true);
@@ -323,8 +323,8 @@ Result<T> SftpBackend::run(std::string_view what, const std::string& object,
     bool stale = s.reused && !s.timed_out.load();
     {
       // Dropped: the socket goes first so that nothing below can wait on the server.
-      std::lock_guard lock(watch_mu_);
-      std::erase(watched_, &s);
+      std::lock_guard lock(watch_->mu);
+      std::erase(watch_->watched, &s);
     }
     if (s.watch_fd >= 0) {
       ::shutdown(s.watch_fd, SHUT_RDWR);
@@ -455,12 +455,12 @@ Result<std::unique_ptr<SftpBackend::Session>> SftpBackend::connect() const {
     return error(ErrorKind::kIoError, "cannot connect to {}: {}", where, std::strerror(errno));
   }
   {
-    std::lock_guard lock(watch_mu_);
-    watched_.push_back(s.get());
+    std::lock_guard lock(watch_->mu);
+    watch_->watched.push_back(s.get());
   }
   auto unwatch = [&] {
-    std::lock_guard lock(watch_mu_);
-    std::erase(watched_, s.get());
+    std::lock_guard lock(watch_->mu);
+    std::erase(watch_->watched, s.get());
     ::close(s->watch_fd);
     s->watch_fd = -1;
   };

@@ -14,7 +14,8 @@
 //
 // Threads: every method may be called from many threads at once. A watchdog thread shuts down
 // the socket of a session whose server stays silent, which is what bounds every wait inside
-// libssh.
+// libssh. It starts on first use; a process that forks after that (dupfs mount opens the
+// storage, then daemonizes) calls after_fork() in the child before using the storage there.
 #pragma once
 
 #include <atomic>
@@ -50,6 +51,9 @@ class SftpBackend : public Backend {
   Status write(const std::string& name, std::string_view data) override;
   Status remove(const std::string& name) override;
   std::string describe() const override { return location_.describe(); }
+  // The watchdog started before a fork() runs in the parent only: the child starts its own on
+  // first use (the sessions it inherited are looked after too). Nothing when there was no fork.
+  void after_fork() override;
 
   struct Session;  // one SSH connection and its SFTP channel (sftp_backend.cc)
 
@@ -76,10 +80,21 @@ class SftpBackend : public Backend {
   Status login(Session& session) const;
   std::string remote_path(const std::string& name) const;
 
-  // Starts the watchdog in this process if it does not run here yet: first use, or first use
-  // after fork() (dupfs mount opens the storage, then daemonizes; threads do not survive it).
+  // The watchdog: its thread and the sessions it looks after.
+  struct Watchdog {
+    // Guards watched and stopping. Taken alone: never with pool_mu_, and no lock is taken
+    // under it (lock order: leaf).
+    std::mutex mu;
+    std::condition_variable cv;     // with mu: tells the thread to stop
+    std::vector<Session*> watched;  // every session that exists (registered while it does)
+    bool stopping = false;
+    std::once_flag started;
+    std::thread thread;
+    pid_t owner = 0;  // the process whose thread `thread` is; 0: not started
+  };
+  // Starts the watchdog on first use.
   void ensure_watchdog() const;
-  void watchdog_loop() const;
+  void watchdog_loop(Watchdog& w) const;
 
   SshLocation location_;
   SshOptions ssh_;
@@ -92,22 +107,16 @@ class SftpBackend : public Backend {
   // not reused (the name may now be another file).
   mutable std::atomic<uint64_t> mutations_{0};
 
-  // pool_mu_ and watch_mu_ are never held together.
+  // Guards idle_ and open_sessions_; pool_cv_ (with it) wakes an acquire() waiting for a
+  // session. Held only to take or give back a session, never while connecting or talking to
+  // the server, never together with Watchdog::mu (lock order: leaf).
   mutable std::mutex pool_mu_;
   mutable std::condition_variable pool_cv_;
   mutable std::vector<std::unique_ptr<Session>> idle_;
   mutable int open_sessions_ = 0;  // idle, in use and being connected
 
-  // Sessions the watchdog looks after (registered while they exist).
-  mutable std::mutex watch_mu_;
-  mutable std::condition_variable watch_cv_;
-  mutable std::vector<Session*> watched_;
-  mutable bool stopping_ = false;
-  // The watchdog thread of the process `watchdog_ready_` (0: none yet). A thread object
-  // inherited through fork() is left alone (its thread runs in the parent only).
-  mutable std::unique_ptr<std::thread> watchdog_;
-  mutable std::atomic<pid_t> watchdog_owner_{0};
-  mutable std::atomic<pid_t> watchdog_ready_{0};
+  // Replaced whole by after_fork(), when no other thread uses the object; else never changes.
+  mutable std::unique_ptr<Watchdog> watch_ = std::make_unique<Watchdog>();
 };
 
 }  // namespace dupfs

@@ -51,7 +51,9 @@ int run_mount(const MountArgs& args) {
   chain::ArchiveOptions options = archive_options(**backend, args.url, args.archive_dir);
   options.cache_size = *cache_size;
   options.numeric_owner = args.numeric_owner;
-  auto archive = chain::Archive::open(std::move(*backend), std::move(options));
+  // Kept here too: the mount tells it when it has daemonized (see on_mounted).
+  std::shared_ptr<Backend> storage = std::move(*backend);
+  auto archive = chain::Archive::open(storage, std::move(options));
   if (!archive) return report(archive.error());
 
   SnapshotTree tree(**archive);
@@ -69,7 +71,10 @@ int run_mount(const MountArgs& args) {
     }
   }
   size_t count = (*archive)->snapshot_count();
-  mo.on_mounted = [count, &args] {
+  mo.on_mounted = [count, &args, storage] {
+    // Without -f, fs::serve has just daemonized (fork): threads the storage started while the
+    // archive was opened stayed in the parent.
+    storage->after_fork();
     log_info("mounted {} snapshot(s) on {}", count, args.mountpoint);
   };
   if (auto st = fs::serve(tree, mo); !st) return report(st.error());

@@ -76,7 +76,7 @@ class Notices {
   }
 
  private:
-  std::mutex mu_;
+  std::mutex mu_;  // keeps notices whole on stdout and in the file; a leaf
   FILE* file_ = nullptr;
 };
 
@@ -135,8 +135,8 @@ class ProgressLine {
 
   const chain::RestoreProgress& p_;
   std::chrono::steady_clock::time_point start_;
-  std::mutex mu_;
-  std::condition_variable cv_;
+  std::mutex mu_;               // guards stop_; a leaf (print() reads atomics only)
+  std::condition_variable cv_;  // with mu_: stop_ was set
   bool stop_ = false;
   std::thread thread_;
 };

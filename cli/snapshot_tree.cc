@@ -92,7 +92,7 @@ Result<fs::Attr> SnapshotTree::node_attr(size_t snapshot, chain::Snapshot& snap,
     case chain::TarType::kHardlink: {
       if (!wait) {
         auto size = snap.file_size_if_ready(id);
-        if (!size) return error(ErrorKind::kNotFound, "size not known yet");
+        if (!size) return error(ErrorKind::kWouldBlock, "size not known yet");
         a.size = *size;
         break;
       }

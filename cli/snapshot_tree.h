@@ -47,7 +47,8 @@ class SnapshotTree : public fs::Tree {
     return (static_cast<uint64_t>(snapshot + 1) << 32) | node;
   }
   Result<fs::Attr> node_attr(size_t snapshot, uint32_t node);
-  // `wait` false: kNotFound instead of waiting for a regular file's size.
+  // `wait` false: kWouldBlock instead of waiting for a regular file's size (attr_if_ready
+  // answers nullopt then; were it ever replied, it would be EAGAIN, not a false ENOENT).
   Result<fs::Attr> node_attr(size_t snapshot, chain::Snapshot& snap, uint32_t node, bool wait);
   fs::Attr dir_attr(uint64_t ino, uint32_t mode) const;
 

@@ -29,6 +29,9 @@ struct Session {
   // One worker pushes at a time; the others skip pushing. A push can wait for a page lock the
   // kernel holds for a READ of that file, which another worker must be free to answer: with
   // every worker pushing, libfuse would start thread after thread (hundreds under load).
+  // Only ever try_lock'ed, so nobody waits for it. Taken with no other lock held; under it the
+  // Tree's *_if_ready calls take the read path's locks (a Snapshot's, a Volume's, the
+  // BlockCache's), none of them held across the push into the kernel.
   std::mutex push_mu;
   std::vector<char> push_buffer;  // guarded by push_mu
   // Files pushed once are not pushed again (a reader who gets a READ for them anyway is

@@ -16,7 +16,9 @@ struct MountOptions {
   bool debug = false;
   std::vector<std::string> fuse_options;  // from -o, comma-separated items
   std::string fsname = "dupfs";
-  // Called after the filesystem is mounted (and, without foreground, after daemonizing).
+  // Called after the filesystem is mounted (and, without foreground, after daemonizing: in the
+  // daemon, before any request is served and so before any other of its threads runs; the
+  // place for Backend::after_fork).
   std::function<void()> on_mounted;
 };
 

@@ -24,6 +24,29 @@ enum class ErrorKind {
   kWouldBlock,       // the data is not at hand and the caller asked not to wait for it
 };
 
+// Whether asking again would get the same answer. Permanent errors (damage, refusals, things
+// that are not there, requests that cannot be served) are answers about the data: results that
+// are kept for reuse (memoized) keep them too. Transient ones (storage failed or did not answer
+// in time, the request was abandoned or asked not to wait) say nothing about the data: they fail
+// the request that met them, and the next request tries again. The one place this is decided.
+constexpr bool is_permanent(ErrorKind k) {
+  switch (k) {
+    case ErrorKind::kNotFound:
+    case ErrorKind::kCorruption:
+    case ErrorKind::kAuth:
+    case ErrorKind::kInvalidArgument:
+    case ErrorKind::kUnsupported:
+    case ErrorKind::kExists:
+      return true;
+    case ErrorKind::kIoError:
+    case ErrorKind::kTimeout:
+    case ErrorKind::kCancelled:
+    case ErrorKind::kWouldBlock:
+      return false;
+  }
+  return false;
+}
+
 struct Error {
   ErrorKind kind;
   std::string message;

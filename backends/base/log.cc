@@ -9,6 +9,8 @@ namespace dupfs {
 namespace {
 
 std::atomic<int> g_level{static_cast<int>(LogLevel::kNotice)};
+// Guards g_file and keeps lines whole. A leaf, taken under any other lock (every layer logs
+// with its own locks held).
 std::mutex g_mu;
 FILE* g_file = nullptr;
 

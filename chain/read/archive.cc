@@ -4,11 +4,24 @@
 #include <future>
 #include <map>
 #include <semaphore>
+#include <set>
 
 #include "backends/base/log.h"
 #include "chain/metadata/archive_dir.h"
 
 namespace dupfs::chain {
+
+namespace {
+
+// The entries of signature file `name`, decoded to `text`.
+Result<std::shared_ptr<const std::vector<SigEntry>>> parse_signatures(const std::string& name,
+                                                                      const std::string& text) {
+  auto entries = read_sigtar(text);
+  if (!entries) return error(entries.error().kind, "{}: {}", name, entries.error().message);
+  return std::make_shared<const std::vector<SigEntry>>(std::move(*entries));
+}
+
+}  // namespace
 
 // Fetches manifests and signature files: from the archive dir when it has a copy, else from
 // storage, keeping a copy of what it decoded. Thread-safe.
@@ -25,6 +38,13 @@ class Archive::MetadataFetcher {
     return archive_dir_.fetch(
         *backend_, name, credentials_,
         remote ? ArchiveDir::Source::kStorage : ArchiveDir::Source::kCopyFirst);
+  }
+
+  // The entries of a signature file.
+  Result<std::shared_ptr<const std::vector<SigEntry>>> signatures(const std::string& name) const {
+    auto text = fetch(name, false);
+    if (!text) return std::unexpected(text.error());
+    return parse_signatures(name, *text);
   }
 
  private:
@@ -116,16 +136,13 @@ Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
                       slots.release();
                       if (!text) return Result<Fetched>(std::unexpected(text.error()));
                       if (!sigs) return Result<Fetched>(Fetched{std::move(*text), nullptr});
-                      auto entries = read_sigtar(*text);
-                      if (!entries) {
-                        return Result<Fetched>(
-                            error(entries.error().kind, "{}: {}", name, entries.error().message));
-                      }
-                      return Result<Fetched>(Fetched{
-                          {}, std::make_shared<const std::vector<SigEntry>>(std::move(*entries))});
+                      auto entries = parse_signatures(name, *text);
+                      if (!entries) return Result<Fetched>(std::unexpected(entries.error()));
+                      return Result<Fetched>(Fetched{{}, std::move(*entries)});
                     }));
   }
   std::map<std::string, Fetched> fetched;
+  std::set<std::string> unread;  // failed on a transient error: read again when needed
   std::optional<Error> auth_error;
   for (auto& [name, fut] : pending) {
     auto r = fut.get();
@@ -136,6 +153,7 @@ Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
     } else {
       // A damaged manifest or signature file costs the sets that need it, not the mount.
       log_error("{}", r.error().message);
+      if (!is_permanent(r.error().kind)) unread.insert(name);
     }
   }
   if (auth_error) return std::unexpected(*auth_error);
@@ -175,18 +193,22 @@ Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
     for (size_t k = 0; k < sets.size(); ++k) {
       auto layer = std::make_shared<SetLayer>();
       layer->set = sets[k];
+      std::string sig_name;  // the set's signature file, "" when it has none
       if (sc != sig_chain_of.end()) {
         if (k == 0) {
-          layer->signatures = parse_sigs(sc->second->full_name);
+          sig_name = sc->second->full_name;
         } else {
           const auto& times = sc->second->inc_end_times;
           auto t = std::find(times.begin(), times.end(), sets[k]->time());
-          if (t != times.end()) {
-            layer->signatures = parse_sigs(sc->second->inc_names[t - times.begin()]);
-          }
+          if (t != times.end()) sig_name = sc->second->inc_names[t - times.begin()];
         }
       }
-      if (!layer->signatures) {
+      if (!sig_name.empty()) layer->signatures = parse_sigs(sig_name);
+      if (!layer->signatures && unread.contains(sig_name)) {
+        layer->signatures_to_retry = sig_name;
+        log_warning("{} is read again when backup set {} is first browsed", sig_name,
+                    format_name_time(sets[k]->time()));
+      } else if (!layer->signatures) {
         log_warning("backup set {} has no readable signatures: its tree comes from its volumes",
                     format_name_time(sets[k]->time()));
       }
@@ -277,47 +299,53 @@ Result<std::shared_ptr<const std::vector<SigEntry>>> Archive::layer_from_volumes
   return std::shared_ptr<const std::vector<SigEntry>>(std::move(out));
 }
 
+Result<std::shared_ptr<const std::vector<SigEntry>>> Archive::layer_entries(SetLayer& layer) {
+  auto entries = layer.entries.get([&]() -> Result<std::shared_ptr<const std::vector<SigEntry>>> {
+    if (layer.signatures) return layer.signatures;
+    if (!layer.signatures_to_retry.empty()) {
+      auto sigs = fetcher_->signatures(layer.signatures_to_retry);
+      if (sigs) return sigs;
+      // As at open: the volumes say the same, at the cost of decoding them.
+      log_warning("{}: the tree of backup set {} comes from its volumes", sigs.error().message,
+                  format_name_time(layer.set->time()));
+    }
+    return layer_from_volumes(*layer.set);
+  });
+  if (!entries) return std::unexpected(entries.error());
+  return **entries;
+}
+
+Result<std::shared_ptr<Snapshot>> Archive::build_snapshot(SnapshotSpec& spec) {
+  std::vector<std::shared_ptr<const std::vector<SigEntry>>> layers;
+  std::vector<SetRef> sets;
+  for (const auto& layer : spec.layers) {
+    auto entries = layer_entries(*layer);
+    if (!entries) {
+      auto e = error(entries.error().kind, "the tree of backup set {} cannot be built: {}",
+                     format_name_time(spec.time), entries.error().message);
+      log_error("{}", e.error().message);
+      return e;
+    }
+    // An incremental's entries say which paths it touched.
+    sets.push_back(SetRef{layer->set, sets.empty() ? nullptr : *entries});
+    layers.push_back(std::move(*entries));
+  }
+  auto built = std::make_shared<Snapshot>(spec.time, layers, std::move(sets), *store_, *versions_,
+                                          numeric_owner_);
+  spec.layers.clear();
+  return built;
+}
+
 std::shared_ptr<Snapshot> Archive::snapshot_if_built(size_t i) {
-  SnapshotSpec& spec = *specs_.at(i);
-  return spec.ready.load(std::memory_order_acquire) ? spec.built : nullptr;
+  const std::shared_ptr<Snapshot>* built = specs_.at(i)->built.if_loaded();
+  return built ? *built : nullptr;
 }
 
 Result<std::shared_ptr<Snapshot>> Archive::snapshot(size_t i) {
   SnapshotSpec& spec = *specs_.at(i);
-  std::call_once(spec.once, [&] {
-    std::vector<std::shared_ptr<const std::vector<SigEntry>>> layers;
-    std::vector<SetRef> sets;
-    for (const auto& layer : spec.layers) {
-      std::shared_ptr<const std::vector<SigEntry>> entries = layer->signatures;
-      if (!entries) {
-        std::call_once(layer->once, [&] {
-          auto built = layer_from_volumes(*layer->set);
-          if (built) {
-            layer->from_volumes = *built;
-          } else {
-            layer->error = built.error();
-          }
-        });
-        if (layer->error) {
-          spec.error = Error{layer->error->kind,
-                             fmt::format("the tree of backup set {} cannot be built: {}",
-                                         format_name_time(spec.time), layer->error->message)};
-          log_error("{}", spec.error->message);
-          return;
-        }
-        entries = layer->from_volumes;
-      }
-      // An incremental's entries say which paths it touched.
-      sets.push_back(SetRef{layer->set, sets.empty() ? nullptr : entries});
-      layers.push_back(std::move(entries));
-    }
-    spec.built = std::make_shared<Snapshot>(spec.time, layers, std::move(sets), *store_, *versions_,
-                                            numeric_owner_);
-    spec.layers.clear();
-  });
-  spec.ready.store(true, std::memory_order_release);
-  if (spec.error) return std::unexpected(*spec.error);
-  return spec.built;
+  auto built = spec.built.get([&] { return build_snapshot(spec); });
+  if (!built) return std::unexpected(built.error());
+  return **built;
 }
 
 }  // namespace dupfs::chain

@@ -5,10 +5,8 @@
 // a file of that set is first read. Thread-safe after open().
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +15,7 @@
 #include "chain/codec/decode.h"
 #include "chain/format/collection.h"
 #include "chain/read/block_cache.h"
+#include "chain/read/memoized.h"
 #include "chain/read/snapshot.h"
 #include "chain/read/volume_store.h"
 
@@ -42,7 +41,8 @@ class Archive {
   // Every browsable set (every complete set with signatures), oldest first.
   size_t snapshot_count() const { return specs_.size(); }
   int64_t snapshot_time(size_t i) const { return specs_.at(i)->time; }
-  // The tree of set i, built from its signatures on first use.
+  // The tree of set i, built from its signatures on first use. A permanent error is kept (every
+  // later call returns it); after a transient one the next call builds again.
   Result<std::shared_ptr<Snapshot>> snapshot(size_t i);
   // The tree of set i if it was built already, else null (never builds).
   std::shared_ptr<Snapshot> snapshot_if_built(size_t i);
@@ -67,20 +67,23 @@ class Archive {
   // or (no signatures) the entries of its volumes, computed once when first needed.
   struct SetLayer {
     std::shared_ptr<SetVolumes> set;
+    // Read at open; null when the set has none or they could not be read.
     std::shared_ptr<const std::vector<SigEntry>> signatures;
-    std::once_flag once;
-    std::shared_ptr<const std::vector<SigEntry>> from_volumes;
-    std::optional<Error> error;
+    // The signature file, when reading it at open failed on a transient error: it is read
+    // again when the layer is first needed, before falling back to the volumes. "" otherwise.
+    std::string signatures_to_retry;
+    Memoized<std::shared_ptr<const std::vector<SigEntry>>> entries;
   };
   struct SnapshotSpec {
     int64_t time = 0;
-    std::vector<std::shared_ptr<SetLayer>> layers;  // the full's first
-    std::once_flag once;
-    std::shared_ptr<Snapshot> built;
-    std::atomic<bool> ready{false};  // `built` or `error` is set
-    std::optional<Error> error;
+    std::vector<std::shared_ptr<SetLayer>> layers;  // the full's first; dropped once built
+    Memoized<std::shared_ptr<Snapshot>> built;
   };
+  // The entries `layer` contributes (kept once computed; transient errors are not kept).
+  Result<std::shared_ptr<const std::vector<SigEntry>>> layer_entries(SetLayer& layer);
   Result<std::shared_ptr<const std::vector<SigEntry>>> layer_from_volumes(SetVolumes& set);
+  // The tree of `spec`, from its layers. Run by spec.built, one load at a time.
+  Result<std::shared_ptr<Snapshot>> build_snapshot(SnapshotSpec& spec);
   std::vector<std::unique_ptr<SnapshotSpec>> specs_;
 };
 

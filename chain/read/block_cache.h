@@ -39,6 +39,8 @@ class BlockPool : public std::enable_shared_from_this<BlockPool> {
 
   const size_t block_size_;
   const size_t max_buffers_;
+  // Guards free_. A leaf: taken under a Volume's lock or the BlockCache's (a block dropped
+  // there gives its buffer back), nothing is taken under it.
   std::mutex mu_;
   std::vector<std::string> free_;
 };
@@ -78,6 +80,8 @@ class BlockCache {
   void evict_locked();
 
   const uint64_t budget_;
+  // Guards everything below. Taken under a VolumeStore Volume's lock or none; under it only
+  // BlockPool::mu_ (an evicted block gives its buffer back).
   mutable std::mutex mu_;
   uint64_t charged_ = 0;
   uint64_t hits_ = 0;

@@ -88,19 +88,12 @@ Index Snapshot::index_of(uint32_t id) const {
 }
 
 Result<const SetVolumes::Volumes*> SetVolumes::volumes() {
-  std::lock_guard lock(mu_);
-  if (!loaded_ && !error_) {
+  return volumes_.get([this]() -> Result<Volumes> {
     auto loaded = loader_();
-    if (loaded) {
-      loaded_ = std::move(*loaded);
-      ready_ = true;
-    } else {
-      error_ = loaded.error();
-    }
-    loader_ = nullptr;
-  }
-  if (error_) return std::unexpected(*error_);
-  return &*loaded_;
+    // Its captures (the manifest's text, read at open) are not needed once the outcome is kept.
+    if (loaded || is_permanent(loaded.error().kind)) loader_ = nullptr;
+    return loaded;
+  });
 }
 
 Result<std::shared_ptr<const FileVersion>> Snapshot::resolve(uint32_t id) {

@@ -1,10 +1,10 @@
 // The tree of one backup set as `duplicity restore --time T` would write it. Names, types and
 // metadata come from the signature files (built once, at mount); sizes and data of regular
 // files are resolved on first use from the volumes that the manifests' ranges select.
-// Thread-safe: the tree is immutable after construction; file resolution is memoized.
+// Thread-safe: the tree is immutable after construction; file resolution is memoized (successes
+// only: a file that failed to resolve is resolved again on the next request).
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -19,6 +19,7 @@
 #include "chain/format/manifest.h"
 #include "chain/format/sigtar.h"
 #include "chain/read/file_version.h"
+#include "chain/read/memoized.h"
 #include "chain/read/volume_store.h"
 
 namespace dupfs::chain {
@@ -40,20 +41,20 @@ class SetVolumes {
   const std::string& label() const { return label_; }  // for messages: the manifest's name
   int64_t time() const { return time_; }               // the set's end time
 
-  // Loads on the first call; concurrent callers wait for that one load. A failed load's error
-  // is kept and returned to every later caller.
+  // Loads on the first call; concurrent callers wait for that one load (storage is read and
+  // decrypted with no lock held). A permanent error is kept and returned to every later caller;
+  // a transient one (is_permanent) only to the callers of that load: the next call loads again.
   Result<const Volumes*> volumes();
-  // Null until loaded; never loads.
-  const Volumes* volumes_if_loaded() const { return ready_.load() ? &*loaded_ : nullptr; }
+  // Null until loaded; never loads, never waits.
+  const Volumes* volumes_if_loaded() const { return volumes_.if_loaded(); }
 
  private:
   const std::string label_;
   const int64_t time_;
-  std::mutex mu_;
+  // Run by one load at a time (Memoized never runs two at once, nor one after a kept outcome);
+  // dropped once its outcome is kept.
   Loader loader_;
-  std::optional<Volumes> loaded_;
-  std::optional<Error> error_;
-  std::atomic<bool> ready_{false};
+  Memoized<Volumes> volumes_;
 };
 
 // A set as one snapshot reads it.
@@ -86,6 +87,7 @@ class VersionCache {
   void insert(uint32_t volume, uint64_t offset, std::shared_ptr<const FileVersion> v);
 
  private:
+  // Guards map_; held only to look up or insert (a leaf: no lock is taken under it).
   std::mutex mu_;
   std::map<std::pair<uint32_t, uint64_t>, std::shared_ptr<const FileVersion>> map_;
 };
@@ -131,7 +133,9 @@ class Snapshot {
   std::vector<SetRef> sets_;
   VolumeStore& store_;
   VersionCache& versions_;
-  std::mutex mu_;  // guards files_
+  // Guards files_; held only to look up or insert (a leaf: no lock is taken under it, and
+  // resolving a file, which reads storage, happens outside it).
+  std::mutex mu_;
   std::unordered_map<uint32_t, std::shared_ptr<const FileVersion>> files_;
 };
 

@@ -30,7 +30,13 @@ struct VolumeStore::Pass {
 struct VolumeStore::Volume {
   std::string name;
   std::string sha1;
+  // Guards every field below but read_until and wake_at (atomics, read without it), and the
+  // fields of this volume's Passes. Never held while reading storage or decoding, nor while
+  // waiting for anything but cv. Taken under volumes_mu_ (~VolumeStore) or no lock; taken
+  // under it: BlockCache::mu_ (lookups), BlockPool::mu_ (dropping blocks), the log's.
   std::mutex mu;
+  // With mu: signalled when a pass publishes, ends or is cancelled, and when a reader wants
+  // more (passes paused at their read-ahead window wait on it too).
   std::condition_variable cv;
   std::vector<CatalogEntry> catalog;   // in stream order
   bool catalog_complete = false;       // no entry will ever be added
@@ -110,6 +116,26 @@ bool get_str(std::string_view& in, std::string& s) {
 }
 
 }  // namespace
+
+// What one pass's thread works with, from run_pass to end_pass.
+struct VolumeStore::PassRun {
+  PassRun(uint32_t id, Volume& v, std::shared_ptr<Pass> pass, uint64_t readahead_blocks)
+      : id(id), v(v), pass(std::move(pass)), readahead_blocks(readahead_blocks) {}
+  const uint32_t id;
+  Volume& v;
+  const std::shared_ptr<Pass> pass;
+  const uint64_t readahead_blocks;  // the read-ahead window, in blocks (at least 1)
+  // The stored bytes' SHA1, computed beside the decoding until check_hash took it.
+  std::future<Result<std::string>> hash;
+  CatalogBuilder builder;
+  std::optional<TarParser> parser;   // when the pass extends the catalog
+  std::optional<Error> parse_error;  // the tar stream is damaged past the entries found
+  std::string buf;                   // the block being filled
+  uint64_t total = 0;                // bytes decoded so far
+  // Decoded blocks and the catalog entries found in them, held back until the SHA1 matched.
+  std::vector<std::pair<uint64_t, Block>> held;
+  std::vector<CatalogEntry> held_entries;
+};
 
 VolumeStore::VolumeStore(std::shared_ptr<const Backend> backend, Credentials credentials,
                          BlockCache& cache, VolumeStoreOptions options)
@@ -209,176 +235,178 @@ void VolumeStore::run_pass(uint32_t id, std::shared_ptr<Pass> pass) {
   // Decoding is bulk work: the threads answering the kernel's requests, and the reader
   // waiting on them, must win the CPU at once when they wake, not after the decoder's slice.
   ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kPassNice);
-  Volume& v = vol(id);
-  const uint64_t block_size = options_.block_size;
-  const uint64_t readahead_blocks = std::max<uint64_t>(1, options_.readahead_bytes / block_size);
-
-  // The SHA1 of the stored bytes is checked in parallel with decoding; nothing is published
-  // before it matched.
-  std::future<Result<std::string>> hash;
-  {
-    std::lock_guard lock(v.mu);
-    if (!v.hash_verified && !v.sha1.empty()) {
-      hash =
-          std::async(std::launch::async, [this, &v] { return sha1_of_object(*backend_, v.name); });
-    }
-  }
-  auto check_hash = [&]() -> Status {
-    if (!hash.valid()) return {};
-    auto got = hash.get();
-    if (!got) return std::unexpected(got.error());
-    if (*got != v.sha1) {
-      return error(ErrorKind::kCorruption, "volume {} is damaged: SHA1 {} does not match {}",
-                   v.name, *got, v.sha1);
-    }
-    std::lock_guard lock(v.mu);
-    v.hash_verified = true;
-    return {};
-  };
-
-  CatalogBuilder builder;
-  std::optional<TarParser> parser;
-  if (pass->parses) parser.emplace(builder);
-  std::optional<Error> parse_error;
-  std::string buf = pool_->take();
-  uint64_t total = 0;
-
-  // Decoded blocks (and the catalog entries found in them) are held back until the stored
-  // bytes' SHA1 has matched; decoding goes on meanwhile, up to the read-ahead window.
-  std::vector<std::pair<uint64_t, Block>> held;
-  std::vector<CatalogEntry> held_entries;
-  auto publish = [&](bool final) -> Status {
-    if (!buf.empty()) {
-      // The block holding the last byte decoded so far.
-      held.emplace_back((total - 1) / block_size, pool_->wrap(std::move(buf)));
-      buf = pool_->take();
-    }
-    for (auto& e : builder.pending) held_entries.push_back(std::move(e));
-    builder.pending.clear();
-    if (hash.valid()) {
-      bool ready = hash.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
-      if (!ready && !final && held.size() < readahead_blocks) return {};
-      if (auto st = check_hash(); !st) return st;
-    }
-    for (const auto& [index, blk] : held) cache_.insert(id, index, blk);
-    std::unique_lock lock(v.mu);
-    for (auto& e : held_entries) {
-      if (v.catalog.empty() || e.header.header_offset > v.catalog.back().header.header_offset) {
-        v.catalog.push_back(std::move(e));
-      }
-    }
-    held_entries.clear();
-    if (parse_error && !v.catalog_complete) {
-      v.catalog_complete = true;
-      v.catalog_error = parse_error;
-    }
-    for (auto& [index, blk] : held) {
-      pass->recent.emplace_back(index, std::move(blk));
-      if (pass->recent.size() > 4) pass->recent.pop_front();
-      pass->next_block = index + 1;
-    }
-    held.clear();
-    if (final) {
-      v.total_size = total;
-      if (pass->parses && !v.catalog_complete) v.catalog_complete = true;
-    }
-    v.cv.notify_all();
-    // Flow control: stay within the read-ahead window of what readers asked for. A paused
-    // pass gives its decode slot to others.
-    // Readers served from the cache count too: a pass that only watched its own requests
-    // would stop 32 MiB in while the reader went on through what it had published, and then
-    // move a block at a time behind each lookup that waits for the catalog.
-    // A reader beyond this pass's blocks is not following it (a pass restarted behind
-    // others): then only the blocks asked of this pass count.
-    auto ahead = [&] {
-      uint64_t demand = pass->want_until;
-      if (uint64_t r = v.read_until.load(); r <= pass->next_block) demand = std::max(demand, r);
-      return !final && !pass->cancel && pass->unbounded == 0 &&
-             pass->next_block >= demand + readahead_blocks;
-    };
-    while (ahead()) {
-      lock.unlock();
-      decode_slots_->release();
-      lock.lock();
-      for (;;) {
-        // ahead() turns false once a reader gets block next_block - readahead_blocks. wake_at
-        // is set before read_until is checked (and note_read does the reverse), so a reader
-        // that moves on meanwhile is either seen here or wakes this pass.
-        v.wake_at = std::min(v.wake_at.load(), pass->next_block + 1 - readahead_blocks);
-        if (!ahead()) break;
-        if (v.cv.wait_for(lock, options_.idle_timeout) == std::cv_status::timeout && ahead()) {
-          pass->cancel = true;  // nobody came back for this pass: end it
-        }
-      }
-      lock.unlock();
-      decode_slots_->acquire();
-      lock.lock();
-    }
-    if (pass->cancel) return error(ErrorKind::kCancelled, "pass over {} cancelled", v.name);
-    return {};
-  };
-
-  auto sink = [&](std::string_view data) -> Status {
-    while (!data.empty()) {
-      size_t take = std::min<size_t>(block_size - buf.size(), data.size());
-      std::string_view piece = data.substr(0, take);
-      buf.append(piece);
-      if (parser && !parse_error) {
-        if (auto st = parser->feed(piece); !st) parse_error = st.error();
-      }
-      total += take;
-      data.remove_prefix(take);
-      if (buf.size() == block_size) {
-        if (auto st = publish(false); !st) return st;
-      }
-    }
-    return {};
-  };
+  PassRun run(id, vol(id), std::move(pass),
+              std::max<uint64_t>(1, options_.readahead_bytes / options_.block_size));
+  start_hash_check(run);
+  if (run.pass->parses) run.parser.emplace(run.builder);
+  run.buf = pool_->take();
 
   decode_slots_->acquire();
   bool cancelled;
   {
-    std::lock_guard lock(v.mu);
-    cancelled = pass->cancel;
+    std::lock_guard lock(run.v.mu);
+    cancelled = run.pass->cancel;
   }
-  Status result = cancelled ? error(ErrorKind::kCancelled, "pass over {} cancelled", v.name)
-                            : decode_object(*backend_, v.name, credentials_, sink);
+  Status result = cancelled ? error(ErrorKind::kCancelled, "pass over {} cancelled", run.v.name)
+                            : decode_object(*backend_, run.v.name, credentials_,
+                                            [&](std::string_view data) { return feed(run, data); });
   if (result) {
-    if (parser && !parse_error) {
-      if (auto st = parser->finish(); !st) parse_error = st.error();
+    if (run.parser && !run.parse_error) {
+      if (auto st = run.parser->finish(); !st) run.parse_error = st.error();
     }
-    result = publish(true);
+    result = publish(run, true);
   }
   decode_slots_->release();
+  // A reader that went through this volume is likely to go on into the next one.
+  if (std::optional<uint32_t> next = end_pass(run, result)) prefetch(*next);
+}
+
+void VolumeStore::start_hash_check(PassRun& run) {
+  Volume& v = run.v;
+  std::lock_guard lock(v.mu);
+  if (!v.hash_verified && !v.sha1.empty()) {
+    run.hash =
+        std::async(std::launch::async, [this, &v] { return sha1_of_object(*backend_, v.name); });
+  }
+}
+
+Status VolumeStore::check_hash(PassRun& run) {
+  if (!run.hash.valid()) return {};
+  auto got = run.hash.get();
+  if (!got) return std::unexpected(got.error());
+  if (*got != run.v.sha1) {
+    return error(ErrorKind::kCorruption, "volume {} is damaged: SHA1 {} does not match {}",
+                 run.v.name, *got, run.v.sha1);
+  }
+  std::lock_guard lock(run.v.mu);
+  run.v.hash_verified = true;
+  return {};
+}
+
+Status VolumeStore::feed(PassRun& run, std::string_view data) {
+  const uint64_t block_size = options_.block_size;
+  while (!data.empty()) {
+    size_t take = std::min<size_t>(block_size - run.buf.size(), data.size());
+    std::string_view piece = data.substr(0, take);
+    run.buf.append(piece);
+    if (run.parser && !run.parse_error) {
+      if (auto st = run.parser->feed(piece); !st) run.parse_error = st.error();
+    }
+    run.total += take;
+    data.remove_prefix(take);
+    if (run.buf.size() == block_size) {
+      if (auto st = publish(run, false); !st) return st;
+    }
+  }
+  return {};
+}
+
+Status VolumeStore::publish(PassRun& run, bool final) {
+  if (!run.buf.empty()) {
+    // The block holding the last byte decoded so far.
+    run.held.emplace_back((run.total - 1) / options_.block_size, pool_->wrap(std::move(run.buf)));
+    run.buf = pool_->take();
+  }
+  for (auto& e : run.builder.pending) run.held_entries.push_back(std::move(e));
+  run.builder.pending.clear();
+  if (run.hash.valid()) {
+    bool ready = run.hash.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+    if (!ready && !final && run.held.size() < run.readahead_blocks) return {};
+    if (auto st = check_hash(run); !st) return st;
+  }
+  for (const auto& [index, blk] : run.held) cache_.insert(run.id, index, blk);
+  std::unique_lock lock(run.v.mu);
+  commit_held_locked(run, final);
+  return throttle(run, lock, final);
+}
+
+void VolumeStore::commit_held_locked(PassRun& run, bool final) {
+  Volume& v = run.v;
+  Pass& pass = *run.pass;
+  for (auto& e : run.held_entries) {
+    if (v.catalog.empty() || e.header.header_offset > v.catalog.back().header.header_offset) {
+      v.catalog.push_back(std::move(e));
+    }
+  }
+  run.held_entries.clear();
+  if (run.parse_error && !v.catalog_complete) {
+    v.catalog_complete = true;
+    v.catalog_error = run.parse_error;
+  }
+  for (auto& [index, blk] : run.held) {
+    pass.recent.emplace_back(index, std::move(blk));
+    if (pass.recent.size() > 4) pass.recent.pop_front();
+    pass.next_block = index + 1;
+  }
+  run.held.clear();
+  if (final) {
+    v.total_size = run.total;
+    if (pass.parses && !v.catalog_complete) v.catalog_complete = true;
+  }
+  v.cv.notify_all();
+}
+
+// Readers served from the cache count too: a pass that only watched its own requests would
+// stop 32 MiB in while the reader went on through what it had published, and then move a block
+// at a time behind each lookup that waits for the catalog. A reader beyond this pass's blocks
+// is not following it (a pass restarted behind others): then only the blocks asked of this
+// pass count.
+Status VolumeStore::throttle(PassRun& run, std::unique_lock<std::mutex>& lock, bool final) {
+  Volume& v = run.v;
+  Pass& pass = *run.pass;
+  const uint64_t window = run.readahead_blocks;
+  auto ahead = [&] {
+    uint64_t demand = pass.want_until;
+    if (uint64_t r = v.read_until.load(); r <= pass.next_block) demand = std::max(demand, r);
+    return !final && !pass.cancel && pass.unbounded == 0 && pass.next_block >= demand + window;
+  };
+  while (ahead()) {
+    lock.unlock();
+    decode_slots_->release();
+    lock.lock();
+    for (;;) {
+      // ahead() turns false once a reader gets block next_block - window. wake_at is set
+      // before read_until is checked (and note_read does the reverse), so a reader that moves
+      // on meanwhile is either seen here or wakes this pass.
+      v.wake_at = std::min(v.wake_at.load(), pass.next_block + 1 - window);
+      if (!ahead()) break;
+      if (v.cv.wait_for(lock, options_.idle_timeout) == std::cv_status::timeout && ahead()) {
+        pass.cancel = true;  // nobody came back for this pass: end it
+      }
+    }
+    lock.unlock();
+    decode_slots_->acquire();
+    lock.lock();
+  }
+  if (pass.cancel) return error(ErrorKind::kCancelled, "pass over {} cancelled", v.name);
+  return {};
+}
+
+std::optional<uint32_t> VolumeStore::end_pass(PassRun& run, const Status& result) {
+  Volume& v = run.v;
+  Pass& pass = *run.pass;
   bool complete_catalog = false;
   {
     std::lock_guard lock(v.mu);
-    pass->done = true;
+    pass.done = true;
     if (!result) {
-      pass->error = result.error();
-      ErrorKind k = result.error().kind;
-      if (k == ErrorKind::kCorruption || k == ErrorKind::kAuth || k == ErrorKind::kNotFound ||
-          k == ErrorKind::kUnsupported) {
-        if (!v.failed) {
-          v.failed = result.error();
-          log_error("{}", result.error().message);
-        }
+      pass.error = result.error();
+      // A permanent error is the volume's for good; a transient one was this pass's only.
+      if (is_permanent(result.error().kind) && !v.failed) {
+        v.failed = result.error();
+        log_error("{}", result.error().message);
       }
     } else {
-      complete_catalog = pass->parses && v.catalog_complete && !v.catalog_error;
-      if (parse_error) log_error("volume {}: {}", v.name, parse_error->message);
+      complete_catalog = pass.parses && v.catalog_complete && !v.catalog_error;
+      if (run.parse_error) log_error("volume {}: {}", v.name, run.parse_error->message);
     }
     v.cv.notify_all();
   }
-  if (!result && result.error().kind == ErrorKind::kCorruption) cache_.erase_volume(id);
+  if (!result && result.error().kind == ErrorKind::kCorruption) cache_.erase_volume(run.id);
   if (complete_catalog) persist_catalog(v);
-  // A reader that went through this volume is likely to go on into the next one.
-  std::optional<uint32_t> next;
-  {
-    std::lock_guard lock(v.mu);
-    if (result && (pass->want_until > 0 || v.read_until.load() > 0)) next = v.successor;
-  }
-  if (next) prefetch(*next);
+  std::lock_guard lock(v.mu);
+  if (result && (pass.want_until > 0 || v.read_until.load() > 0)) return v.successor;
+  return std::nullopt;
 }
 
 void VolumeStore::note_read(Volume& v, uint64_t index) {

@@ -7,8 +7,8 @@
 // evicted is needed again. Before a pass publishes anything, the stored bytes' SHA1 is checked
 // against the manifest: damaged volumes never serve data.
 //
-// Thread-safe. Lock order: a volume's mutex, then the BlockCache's (never the reverse); no lock
-// is held while reading storage or decoding.
+// Thread-safe. Lock order: volumes_mu_, then a volume's mutex, then the BlockCache's, then the
+// BlockPool's (never the reverse); no lock is held while reading storage or decoding.
 #pragma once
 
 #include <atomic>
@@ -22,6 +22,7 @@
 #include <optional>
 #include <semaphore>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -81,10 +82,46 @@ class VolumeStore {
   struct Pass;
   struct Volume;
 
+  struct PassRun;  // the state of one pass's thread
+
   Volume& vol(uint32_t id) const;
   // Starts a pass of `v` (its mutex held). Returns it.
   std::shared_ptr<Pass> start_pass_locked(uint32_t id, Volume& v);
+
+  // The steps of a pass (its thread runs run_pass; every other step is called from it, with
+  // no lock held unless said). The pass holds a decode slot while it decodes, not while paused.
+  //
+  // Streams the volume from storage through its codec into feed(), publishes the rest at the
+  // end, then end_pass() and a prefetch of the successor when a reader went through.
   void run_pass(uint32_t id, std::shared_ptr<Pass> pass);
+  // Starts the SHA1 of the stored bytes beside the decoding, unless it matched already or the
+  // manifest gives none.
+  void start_hash_check(PassRun& run);
+  // Waits for that SHA1 (if started): kCorruption when it does not match the manifest's,
+  // storage errors as they came; marks the volume verified when it matches.
+  Status check_hash(PassRun& run);
+  // Decoded bytes: into the block being filled and the catalog parser; each full block goes to
+  // publish(). Its errors end the decoding.
+  Status feed(PassRun& run, std::string_view data);
+  // Holds back the block being filled (`final`: the stream ended, however short the block) and
+  // the entries found so far. Nothing is published before the SHA1 matched: while it is pending
+  // decoding goes on, up to the read-ahead window (`final` waits for it). Then publishes all
+  // that is held (commit_held_locked) and keeps to the window (throttle).
+  Status publish(PassRun& run, bool final);
+  // With v.mu held: the held blocks become the pass's recent ones, the held entries extend the
+  // catalog (a parse error completes it, with that error); `final` records the stream's length.
+  // Wakes every waiter of the volume. (The blocks went to the cache before the lock was taken.)
+  void commit_held_locked(PassRun& run, bool final);
+  // Flow control, with v.mu held in `lock`: while the pass is a read-ahead window beyond what
+  // readers asked for (and nothing needs it to go on), it gives up its decode slot and waits;
+  // with no demand for idle_timeout it is cancelled. kCancelled when the pass was cancelled.
+  Status throttle(PassRun& run, std::unique_lock<std::mutex>& lock, bool final);
+  // Records how the pass ended: a permanent error (is_permanent) fails the volume for good
+  // (damage also drops its cached blocks), a transient one fails this pass only; a catalog
+  // completed without error is persisted. Returns the volume to prefetch: the successor, when
+  // the pass succeeded and a reader got blocks of this volume.
+  std::optional<uint32_t> end_pass(PassRun& run, const Status& result);
+
   Result<Block> block(uint32_t id, uint64_t index, bool wait);
   // Records that a reader got block `index` of `v` (see Volume::read_until).
   static void note_read(Volume& v, uint64_t index);
@@ -108,7 +145,10 @@ class VolumeStore {
   // Time readers spent waiting for passes (logged at info level when the store goes).
   std::atomic<uint64_t> catalog_waits_{0}, catalog_wait_us_{0}, block_waits_{0}, block_wait_us_{0};
 
-  mutable std::mutex volumes_mu_;  // guards the vector itself (volumes are never removed)
+  // Guards the deque itself (volumes are never removed, so a Volume& stays valid without it).
+  // Held only to add or find a volume; taken before a Volume::mu (~VolumeStore holds it while
+  // it takes each), never under one (vol() is not called with a volume's lock held).
+  mutable std::mutex volumes_mu_;
   std::deque<std::unique_ptr<Volume>> volumes_;
 };
 
