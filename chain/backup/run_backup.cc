@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <atomic>

@@ -1,5 +1,7 @@
 #include "chain/backup/statistics.h"
 
+#include <fmt/core.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <utility>
