@@ -383,6 +383,18 @@ struct RemoveArgs {
 
 enum class RemoveKind { kOlderThan, kAllButNFull, kAllIncOfButNFull };
 
+// What remove-* and cleanup do first, as duplicity: open the location, take the archive dir's
+// lock when forced, print the collection's warnings and the last full backup's date. The exit
+// code when they cannot go on.
+std::expected<Session, int> start_removal(const RemoveArgs& a, chain::ArchiveLock& lock) {
+  auto s = start(a.common);
+  if (!s) return std::unexpected(report_error(kProgram, s.error()));
+  if (auto code = lock_if_forced(lock, a.force, s->archive_dir)) return std::unexpected(*code);
+  print_collection_warnings(s->collection, *s->report);
+  print_last_full(s->collection, *s->report);
+  return std::move(*s);
+}
+
 // dup_main.remove_old (after remove_all_but_n_full for the two count actions).
 int run_remove(const RemoveArgs& a, RemoveKind kind, const char* action) {
   const int64_t now = std::time(nullptr);
@@ -409,14 +421,11 @@ int run_remove(const RemoveArgs& a, RemoveKind kind, const char* action) {
           kProgram, Error{ErrorKind::kInvalidArgument, std::string(action) + " count must be > 0"});
     }
   }
-  auto s = start(a.common);
-  if (!s) return report_error(kProgram, s.error());
   chain::ArchiveLock lock;
-  if (auto code = lock_if_forced(lock, a.force, s->archive_dir)) return *code;
+  auto s = start_removal(a, lock);
+  if (!s) return s.error();
   const chain::Collection& c = s->collection;
   Report& report = *s->report;
-  print_collection_warnings(c, report);
-  print_last_full(c, report);
   if (kind != RemoveKind::kOlderThan) t = chain::nth_last_full_time(c, keep);
   const auto mode = kind == RemoveKind::kAllIncOfButNFull ? chain::PruneMode::kIncrementalsOnly
                                                           : chain::PruneMode::kWholeChains;
@@ -471,14 +480,11 @@ int run_remove(const RemoveArgs& a, RemoveKind kind, const char* action) {
 
 // dup_main.cleanup.
 int run_cleanup(const RemoveArgs& a) {
-  auto s = start(a.common);
-  if (!s) return report_error(kProgram, s.error());
   chain::ArchiveLock lock;
-  if (auto code = lock_if_forced(lock, a.force, s->archive_dir)) return *code;
+  auto s = start_removal(a, lock);
+  if (!s) return s.error();
   const chain::Collection& c = s->collection;
   Report& report = *s->report;
-  print_collection_warnings(c, report);
-  print_last_full(c, report);
   const chain::CleanupPlan plan = chain::plan_cleanup(c);
   // Signature files the local cache holds outside any of its signature chains (duplicity's
   // local orphaned signatures).

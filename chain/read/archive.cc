@@ -104,7 +104,7 @@ Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
   }
 
   // Every signature file of every chain and the newest manifest, fetched in parallel (each
-  // decryption costs a key derivation; see PERFORMANCE.md). The other manifests are read when
+  // decryption costs a key derivation; see docs/performance.md). The other manifests are read when
   // a file of their set is first read.
   std::map<int64_t, const SignatureChain*> sig_chain_of;  // full set time -> its signatures
   for (const auto& sc : collection->sig_chains) sig_chain_of[sc.start_time] = &sc;
