@@ -1,6 +1,6 @@
-// duplicity's archive dir (--archive-dir; docs/format.md §1 "Local cache"): a local directory of
-// copies of a location's manifests and signature files, so that they need not be fetched and
-// decrypted again. As duplicity keeps them (dup_main.sync_archive, resolve_basename): a
+// duplicity's archive dir (--archive-dir; docs/format.md §1.3, "The local cache"): a local
+// directory of copies of a location's manifests and signature files, so that they need not be
+// fetched and decrypted again. As duplicity keeps them (dup_main.sync_archive, resolve_basename): a
 // manifest's copy is its decoded text, named like the stored object without its codec suffix
 // ("duplicity-full.T.manifest"); a signature file's copy is its decoded sigtar gzipped, named
 // without the codec suffix plus ".gz" (".z" for --short-filenames names:
