@@ -81,40 +81,6 @@ std::string join(const std::vector<std::string>& items) {
   return s.empty() ? "  (none)\n" : s;
 }
 
-// open + read to the end, recording the first failing call and its errno.
-struct ReadOutcome {
-  bool ok = false;
-  std::string data;
-  int err = 0;
-  std::string step;  // "open" or "read" when !ok
-};
-
-ReadOutcome read_through(const std::string& path) {
-  ReadOutcome o;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    o.err = errno;
-    o.step = "open";
-    return o;
-  }
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      o.err = errno;
-      o.step = "read at " + std::to_string(o.data.size());
-      ::close(fd);
-      return o;
-    }
-    if (n == 0) break;
-    o.data.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  o.ok = true;
-  return o;
-}
-
 // The StartingPath/EndingPath range of each volume in a plain-text manifest.
 struct VolumeRange {
   chain::Index start;

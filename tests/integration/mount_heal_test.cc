@@ -30,37 +30,6 @@ void write(const std::string& path, const std::string& data, std::chrono::second
   std::filesystem::last_write_time(path, std::filesystem::file_time_type::clock::now() - age);
 }
 
-// The whole content of `path`, or the errno of the first failing call.
-struct Outcome {
-  bool ok = false;
-  std::string data;
-  int err = 0;
-};
-
-Outcome read_all(const std::string& path) {
-  Outcome o;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    o.err = errno;
-    return o;
-  }
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      o.err = errno;
-      ::close(fd);
-      return o;
-    }
-    if (n == 0) break;
-    o.data.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  o.ok = true;
-  return o;
-}
-
 TEST(MountHeal, ManifestUnreadableForAWhileReadsAfterwards) {
   TempDir dir("dupfs-heal-");
   const std::string src = dir.file("src");
@@ -90,15 +59,15 @@ TEST(MountHeal, ManifestUnreadableForAWhileReadsAfterwards) {
     const std::string file = mnt + "/snapshots/latest/a.txt";
 
     ::kill(stall.pid(), SIGUSR1);  // every read of the storage hangs from now on
-    Outcome during = read_all(file);
+    ReadOutcome during = read_through(file);
     EXPECT_FALSE(during.ok) << "read " << during.data.size() << " bytes from stalled storage";
     EXPECT_EQ(during.err, EIO) << std::strerror(during.err);
 
     ::kill(stall.pid(), SIGUSR2);  // the storage is back
-    Outcome after = read_all(file);
+    ReadOutcome after = read_through(file);
     EXPECT_TRUE(after.ok) << std::strerror(after.err) << "\n" << m.log();
     EXPECT_EQ(after.data, "alpha, as of the incremental\n");
-    Outcome older = read_all(mnt + "/snapshots/2023-11-14T22:13:20Z/a.txt");
+    ReadOutcome older = read_through(mnt + "/snapshots/2023-11-14T22:13:20Z/a.txt");
     EXPECT_TRUE(older.ok) << std::strerror(older.err) << "\n" << m.log();
     EXPECT_EQ(older.data, "alpha, as of the full\n");
     EXPECT_EQ(m.unmount(), 0) << m.log();

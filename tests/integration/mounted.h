@@ -3,8 +3,11 @@
 // if the daemon does not go) when the object is destroyed.
 #pragma once
 
+#include <fcntl.h>
 #include <sys/types.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -16,6 +19,40 @@
 #include "tests/support/process.h"
 
 namespace dupfs::test {
+
+// open + read to the end, recording the first failing call and its errno.
+struct ReadOutcome {
+  bool ok = false;
+  std::string data;
+  int err = 0;
+  std::string step;  // "open" or "read" when !ok
+};
+
+inline ReadOutcome read_through(const std::string& path) {
+  ReadOutcome o;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    o.err = errno;
+    o.step = "open";
+    return o;
+  }
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      o.err = errno;
+      o.step = "read at " + std::to_string(o.data.size());
+      ::close(fd);
+      return o;
+    }
+    if (n == 0) break;
+    o.data.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  o.ok = true;
+  return o;
+}
 
 inline bool is_mounted(const std::string& mountpoint) {
   std::ifstream f("/proc/self/mounts");
