@@ -1,6 +1,9 @@
 #include "backends/backend.h"
 
+#include <algorithm>
+
 #include "backends/file_backend.h"
+#include "backends/s3_backend.h"
 #include "backends/sftp_backend.h"
 #include "backends/ssh_url.h"
 
@@ -19,6 +22,11 @@ Result<std::string> Backend::read(const std::string& name) const {
     out += *piece;
   }
   return out;
+}
+
+std::chrono::milliseconds retry_pause(int attempt) {
+  auto pause = std::chrono::milliseconds(500) * (1 << std::min(std::max(attempt - 2, 0), 5));
+  return std::min<std::chrono::milliseconds>(pause, std::chrono::seconds(10));
 }
 
 Result<std::unique_ptr<Backend>> open_backend(const std::string& url,
@@ -44,9 +52,18 @@ Result<std::unique_ptr<Backend>> open_backend(const std::string& url,
     if (!sftp) return std::unexpected(sftp.error());
     return std::unique_ptr<Backend>(std::move(*sftp));
   }
+  if (is_s3_scheme(scheme)) {
+    auto location = parse_s3_url(url);
+    if (!location) return std::unexpected(location.error());
+    auto s3 = S3Backend::open(std::move(*location), options);
+    if (!s3) return std::unexpected(s3.error());
+    return std::unique_ptr<Backend>(std::move(*s3));
+  }
   // The URL may carry a password: name only the scheme.
   return error(ErrorKind::kInvalidArgument,
-               "unsupported storage URL scheme '{}' (supported: file://, sftp://, scp://)", scheme);
+               "unsupported storage URL scheme '{}' (supported: file://, sftp://, scp://, s3://, "
+               "boto3+s3://)",
+               scheme);
 }
 
 }  // namespace dupfs

@@ -51,6 +51,31 @@ class Backend {
   virtual void after_fork() {}
 };
 
+// How TLS peers are checked (webdavs://, ftps://, ftpes://, https S3 endpoints): duplicity's
+// --ssl-cacert-file, --ssl-cacert-path and --ssl-no-check-certificate. Default: the system's CA
+// certificates.
+struct TlsOptions {
+  std::string cacert_file;
+  std::string cacert_path;
+  bool verify = true;
+};
+
+// S3: duplicity's --s3-* options.
+struct S3Options {
+  // --s3-endpoint-url: an S3-compatible service (MinIO, Ceph, B2, ...), addressed path-style
+  // (ENDPOINT/BUCKET/KEY). Empty: Amazon S3, addressed as BUCKET.s3.REGION.amazonaws.com.
+  std::string endpoint_url;
+  // --s3-region-name; empty: AWS_REGION, AWS_DEFAULT_REGION, the profile's, else us-east-1.
+  std::string region;
+  // --s3-multipart-chunk-size (duplicity takes MB): objects larger than this are uploaded in
+  // parts of this size (at least 5 MiB, S3's smallest part).
+  uint64_t multipart_chunk_size = uint64_t{25} << 20;
+  // --s3-use-rrs, --s3-use-ia, ...: the x-amz-storage-class of uploads; empty: STANDARD.
+  // duplicity's --s3-use-glacier, -glacier-ir and -deep-archive apply to all but manifests.
+  std::string storage_class;
+  bool storage_class_spares_manifests = false;
+};
+
 // How network storage behaves, with duplicity's option names. File storage ignores it.
 struct BackendOptions {
   // --num-retries: tries of an operation that failed on the connection (dropped, silent) before
@@ -67,9 +92,17 @@ struct BackendOptions {
   // --ssh-askpass: asked once, when the storage is opened, if neither the URL nor `password`
   // has one; gets the prompt ("Password for 'user@host': "), returns nullopt when it cannot ask.
   std::function<std::optional<std::string>(const std::string& prompt)> ask_password;
-  // SSH connections kept open at most (parallel reads and uploads each take one).
+  // Connections kept open at most (parallel reads and uploads each take one).
   int max_connections = 4;
+  TlsOptions tls;
+  S3Options s3;
+  // --ftp-regular: FTP data connections in active mode (default: passive, --ftp-passive).
+  bool ftp_active = false;
 };
+
+// The pause before try `attempt` (2, 3, ...) of an operation that network storage tries again:
+// 0.5 s, 1 s, 2 s, ... at most 10 s.
+std::chrono::milliseconds retry_pause(int attempt);
 
 // Opens the storage named by a duplicity URL: file:///path, file://relative, plain paths;
 // sftp:// and scp:// (also paramiko+ and pexpect+ prefixed) through SFTP. kInvalidArgument for an

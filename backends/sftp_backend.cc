@@ -293,12 +293,7 @@ Result<T> SftpBackend::run(std::string_view what, const std::string& object,
   std::optional<Error> last;
   bool stale_forgiven = false;
   for (int attempt = 1; attempt <= num_retries_; ++attempt) {
-    if (attempt > 1) {
-      // 0.5 s, 1 s, 2 s, ... at most 10 s between tries.
-      auto pause = std::chrono::milliseconds(500) * (1 << std::min(attempt - 2, 5));
-      std::this_thread::sleep_for(
-          std::min<std::chrono::milliseconds>(pause, std::chrono::seconds(10)));
-    }
+    if (attempt > 1) std::this_thread::sleep_for(retry_pause(attempt));
     auto session = acquire(hint);
     if (!session) {
       last = session.error();

@@ -2,55 +2,10 @@
 
 #include <cctype>
 
+#include "backends/url.h"
+
 namespace dupfs {
 namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// urllib.parse.unquote: %XX becomes the byte; anything malformed stays as written.
-std::string percent_decode(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out += static_cast<char>(hi * 16 + lo);
-        i += 2;
-        continue;
-      }
-    }
-    out += s[i];
-  }
-  return out;
-}
-
-std::string lowercase(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-Result<uint16_t> parse_port(const std::string& text, const std::string& where) {
-  if (text.empty() || text.size() > 5) {
-    return error(ErrorKind::kInvalidArgument, "bad port '{}' in {}", text, where);
-  }
-  unsigned value = 0;
-  for (char c : text) {
-    if (!std::isdigit(static_cast<unsigned char>(c))) {
-      return error(ErrorKind::kInvalidArgument, "bad port '{}' in {}", text, where);
-    }
-    value = value * 10 + static_cast<unsigned>(c - '0');
-  }
-  if (value == 0 || value > 65535) {
-    return error(ErrorKind::kInvalidArgument, "bad port '{}' in {}", text, where);
-  }
-  return static_cast<uint16_t>(value);
-}
 
 std::string expand_home(const std::string& path, const std::string& home) {
   if (path == "~") return home;
@@ -107,65 +62,23 @@ std::string SshLocation::describe() const {
 }
 
 Result<SshLocation> parse_ssh_url(const std::string& url) {
-  size_t sep = url.find("://");
-  if (sep == std::string::npos) {
-    return error(ErrorKind::kInvalidArgument, "not an SSH URL: '{}'", url);
+  auto u = parse_url(url);
+  if (!u) return std::unexpected(u.error());
+  if (!is_ssh_scheme(u->scheme)) {
+    return error(ErrorKind::kInvalidArgument, "not an SSH URL scheme '{}' in '{}'", u->scheme,
+                 u->describe());
   }
   SshLocation loc;
-  loc.scheme = lowercase(url.substr(0, sep));
-  if (!is_ssh_scheme(loc.scheme)) {
-    return error(ErrorKind::kInvalidArgument, "not an SSH URL scheme '{}' in '{}'", loc.scheme,
-                 url);
-  }
-  std::string rest = url.substr(sep + 3);
-  // urllib: the query and fragment are not part of the path.
-  if (size_t q = rest.find_first_of("?#"); q != std::string::npos) rest.resize(q);
-  size_t slash = rest.find('/');
-  std::string netloc = rest.substr(0, slash);
-  std::string path = slash == std::string::npos ? "" : rest.substr(slash);
-
-  std::string hostport = netloc;
-  if (size_t at = netloc.rfind('@'); at != std::string::npos) {
-    std::string userinfo = netloc.substr(0, at);
-    hostport = netloc.substr(at + 1);
-    size_t colon = userinfo.find(':');
-    std::string user = userinfo.substr(0, colon);
-    if (!user.empty()) loc.user = percent_decode(user);
-    if (colon != std::string::npos) {
-      std::string password = userinfo.substr(colon + 1);
-      if (!password.empty()) loc.password = percent_decode(password);
-    }
-  }
-  std::string port_text;
-  if (hostport.starts_with("[")) {
-    size_t close = hostport.find(']');
-    if (close == std::string::npos) {
-      return error(ErrorKind::kInvalidArgument, "unbalanced '[' in the host of SSH URL {}://{}",
-                   loc.scheme, hostport);
-    }
-    loc.host = hostport.substr(1, close - 1);
-    std::string after = hostport.substr(close + 1);
-    if (after.starts_with(":")) port_text = after.substr(1);
-  } else {
-    size_t colon = hostport.find(':');
-    loc.host = hostport.substr(0, colon);
-    if (colon != std::string::npos) port_text = hostport.substr(colon + 1);
-  }
-  loc.host = lowercase(loc.host);
-  // Messages name the URL without its password.
-  loc.directory = ".";
-  std::string safe_url = loc.describe();
+  loc.scheme = u->scheme;
+  loc.user = u->user;
+  loc.password = u->password;
+  loc.host = u->host;
+  loc.port = u->port;
   if (loc.host.empty()) {
-    return error(ErrorKind::kInvalidArgument, "missing host name in SSH URL '{}'", safe_url);
+    return error(ErrorKind::kInvalidArgument, "missing host name in SSH URL '{}'", u->describe());
   }
-  if (!port_text.empty()) {
-    auto port = parse_port(port_text, "SSH URL '" + safe_url + "'");
-    if (!port) return std::unexpected(port.error());
-    loc.port = *port;
-  }
-
   // duplicity's paramiko backend: the path without its first '/' is the remote directory.
-  path = percent_decode(path);
+  std::string path = u->path;
   if (path.starts_with("/")) path.erase(0, 1);
   while (path.size() > 1 && path.back() == '/') path.pop_back();
   loc.directory = path.empty() ? "." : path;
@@ -206,7 +119,7 @@ Result<SshOptions> parse_ssh_options(const std::string& text, const std::string&
     }
     // ssh_config syntax: "Name=value" or "Name value" (the value may be the next word).
     size_t split = setting.find_first_of("= \t");
-    std::string name = lowercase(setting.substr(0, split));
+    std::string name = ascii_lowercase(setting.substr(0, split));
     std::string value;
     if (split != std::string::npos) {
       value = setting.substr(split + 1);

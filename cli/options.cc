@@ -160,6 +160,35 @@ void add_storage_options(CLI::App& command, StorageArgs& args) {
       ->delimiter(' ');
   command.add_flag("--ssh-askpass", args.ssh_askpass,
                    "Ask for the SSH password (and key passphrase) when FTP_PASSWORD is not set");
+  command.add_option(
+      "--ssl-cacert-file", args.ssl_cacert_file,
+      "CA certificates (PEM) to check TLS servers with (webdavs, ftps, ftpes, https)");
+  command.add_option("--ssl-cacert-path", args.ssl_cacert_path,
+                     "A directory of CA certificates (c_rehash'ed) to check TLS servers with");
+  command.add_flag("--ssl-no-check-certificate", args.ssl_no_check_certificate,
+                   "Do not check TLS servers' certificates");
+  command.add_option("--s3-endpoint-url", args.s3_endpoint_url,
+                     "An S3-compatible service (MinIO, Ceph, B2, ...): http[s]://HOST[:PORT]");
+  command.add_option("--s3-region-name", args.s3_region_name, "The S3 region (e.g. eu-west-1)");
+  command
+      .add_option("--s3-multipart-chunk-size", args.s3_multipart_chunk_size,
+                  "MB: larger S3 uploads go up in parts of this size (default 25)")
+      ->check(CLI::PositiveNumber);
+  command.add_flag("--s3-use-rrs", args.s3_use_rrs, "Store uploads as REDUCED_REDUNDANCY");
+  command.add_flag("--s3-use-ia", args.s3_use_ia, "Store uploads as STANDARD_IA");
+  command.add_flag("--s3-use-onezone-ia", args.s3_use_onezone_ia, "Store uploads as ONEZONE_IA");
+  command.add_flag("--s3-use-glacier", args.s3_use_glacier,
+                   "Store uploads but manifests as GLACIER");
+  command.add_flag("--s3-use-glacier-ir", args.s3_use_glacier_ir,
+                   "Store uploads but manifests as GLACIER_IR");
+  command.add_flag("--s3-use-deep-archive", args.s3_use_deep_archive,
+                   "Store uploads but manifests as DEEP_ARCHIVE");
+  command.add_flag("--s3-use-new-style", args.s3_use_new_style,
+                   "Accepted for duplicity's command lines (addressing is chosen by dupfs)");
+  command.add_flag("--ftp-passive", args.ftp_passive,
+                   "FTP data connections in passive mode "
+                   "(the default)");
+  command.add_flag("--ftp-regular", args.ftp_regular, "FTP data connections in active mode");
 }
 
 Result<std::unique_ptr<Backend>> open_storage(const std::string& url, const StorageArgs& args) {
@@ -168,6 +197,31 @@ Result<std::unique_ptr<Backend>> open_storage(const std::string& url, const Stor
   options.timeout = std::chrono::seconds(args.timeout);
   options.ssh_options = args.ssh_options;
   options.password = take_secret_from_environment("FTP_PASSWORD");
+  options.tls.cacert_file = args.ssl_cacert_file;
+  options.tls.cacert_path = args.ssl_cacert_path;
+  options.tls.verify = !args.ssl_no_check_certificate;
+  options.s3.endpoint_url = args.s3_endpoint_url;
+  options.s3.region = args.s3_region_name;
+  options.s3.multipart_chunk_size = static_cast<uint64_t>(args.s3_multipart_chunk_size) << 20;
+  if (int(args.s3_use_rrs) + int(args.s3_use_ia) + int(args.s3_use_onezone_ia) >= 2) {
+    return error(ErrorKind::kInvalidArgument,
+                 "only one of --s3-use-rrs, --s3-use-ia and --s3-use-onezone-ia may be used");
+  }
+  // duplicity's order of precedence among the --s3-use-* classes.
+  if (args.s3_use_rrs) {
+    options.s3.storage_class = "REDUCED_REDUNDANCY";
+  } else if (args.s3_use_ia) {
+    options.s3.storage_class = "STANDARD_IA";
+  } else if (args.s3_use_onezone_ia) {
+    options.s3.storage_class = "ONEZONE_IA";
+  } else if (args.s3_use_glacier || args.s3_use_glacier_ir || args.s3_use_deep_archive) {
+    options.s3.storage_class = args.s3_use_glacier      ? "GLACIER"
+                               : args.s3_use_glacier_ir ? "GLACIER_IR"
+                                                        : "DEEP_ARCHIVE";
+    options.s3.storage_class_spares_manifests = true;
+  }
+  // The last of --ftp-passive and --ftp-regular would win in duplicity; passive is the default.
+  options.ftp_active = args.ftp_regular && !args.ftp_passive;
   if (args.ssh_askpass) {
     // --ssh-askpass: the question on the controlling terminal, without echo.
     options.ask_password = [](const std::string& prompt) -> std::optional<std::string> {

@@ -63,12 +63,27 @@ std::optional<std::string> passphrase_for(const Backend& backend);
 std::string default_archive_dir(const std::string& url);
 
 // Storage options every command takes, with duplicity's names (--num-retries, --timeout,
-// --ssh-options, --ssh-askpass); what they mean is up to the backend the URL selects.
+// --ssh-options, --ssh-askpass, --ssl-*, --s3-*, --ftp-*); what they mean is up to the backend the
+// URL selects.
 struct StorageArgs {
   int num_retries = 5;
   int timeout = 30;  // seconds
   std::string ssh_options;
   bool ssh_askpass = false;
+  // TLS (webdavs://, ftps://, ftpes://, https endpoints).
+  std::string ssl_cacert_file;
+  std::string ssl_cacert_path;
+  bool ssl_no_check_certificate = false;
+  // S3.
+  std::string s3_endpoint_url;
+  std::string s3_region_name;
+  int s3_multipart_chunk_size = 25;  // MB, as duplicity takes it
+  bool s3_use_rrs = false, s3_use_ia = false, s3_use_onezone_ia = false;
+  bool s3_use_glacier = false, s3_use_glacier_ir = false, s3_use_deep_archive = false;
+  bool s3_use_new_style = false;  // accepted; dupfs picks the addressing (s3_backend.h)
+  // FTP.
+  bool ftp_regular = false;
+  bool ftp_passive = false;
 };
 void add_storage_options(CLI::App& command, StorageArgs& args);
 
