@@ -10,7 +10,10 @@
 //  - boto3+s3://BUCKET/a/prefix with --s3-endpoint-url http://127.0.0.1:PORT: the backend does
 //    head_bucket first (a missing bucket is fatal: "S3 bucket ... does not exist"); keys are
 //    "a/prefix/<name>"; botocore 1.29 uses path-style URLs (/BUCKET/a/prefix/...) with an IP
-//    endpoint; credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
+//    endpoint; credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. It lists with
+//    ListObjects v1 (GET /BUCKET?prefix=a%2Fprefix%2F&encoding-type=url, no list-type=2),
+//    uploads with upload_file (multipart only above --s3-multipart-chunk-size, 25 MiB by
+//    default in 0.8) and downloads with download_file; no region is needed with an endpoint.
 //  - webdav[s]://user@host:port/dav/path: the password comes from FTP_PASSWORD; the backend
 //    appends the trailing slash itself (no need to give one), makes missing collections with
 //    MKCOL one level at a time, tries Basic first and answers a Digest challenge; for webdavs
