@@ -34,6 +34,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <ostream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -209,6 +210,7 @@ struct WebDavCase {
   const char* name;
   WebDavServer::Auth auth;
   bool https;
+  friend void PrintTo(const WebDavCase& c, std::ostream* os) { *os << c.name; }
 };
 
 class WebDavRoundTrip : public StorageServersTest,
@@ -327,6 +329,7 @@ TEST_F(StorageServersTest, WebDavControls) {
 struct FtpCase {
   const char* name;
   FtpServer::Security security;
+  friend void PrintTo(const FtpCase& c, std::ostream* os) { *os << c.name; }
 };
 
 class FtpRoundTrip : public StorageServersTest, public ::testing::WithParamInterface<FtpCase> {};
