@@ -227,6 +227,26 @@ std::vector<std::string> S3Server::command() {
 
 // ---------------------------------------------------------------------------------------------
 
+S3SignatureFront::S3SignatureFront(const std::string& dir, const S3Server& s3)
+    : TestServer(dir, "s3front"), s3rver_port_(s3.port()) {
+  start_on_free_port();
+}
+
+S3SignatureFront::~S3SignatureFront() { stop(); }
+
+std::vector<std::string> S3SignatureFront::command() {
+  return {"/usr/bin/python3", S3_SIGV4_FRONT, std::to_string(port_), std::to_string(s3rver_port_)};
+}
+
+uint64_t S3SignatureFront::bytes_out() const {
+  auto r = run({"curl", "-sS", "--max-time", "10", endpoint_url() + "/__dupfs_front/bytes_out"}, {},
+               std::chrono::seconds(20));
+  if (!r.ok()) throw std::runtime_error("S3SignatureFront: cannot ask for bytes_out: " + r.err);
+  return std::stoull(r.out);
+}
+
+// ---------------------------------------------------------------------------------------------
+
 WebDavServer::WebDavServer(const std::string& dir, const Options& options)
     : TestServer(dir, "webdav"), options_(options) {
   if (options_.prefix.size() < 2 || options_.prefix.front() != '/' ||

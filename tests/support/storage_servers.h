@@ -22,6 +22,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -144,6 +145,29 @@ class S3Server : public TestServer {
 
  protected:
   std::vector<std::string> command() override;
+};
+
+// What Amazon S3 checks and s3rver does not, in front of an S3Server: tests/tools/
+// s3_sigv4_front.py recomputes every request's Signature V4 with botocore (403
+// SignatureDoesNotMatch for a wrong secret key), refuses anonymous requests, and checks
+// x-amz-content-sha256 and Content-MD5 against the body (400 XAmzContentSHA256Mismatch,
+// BadDigest), then passes the request on. Clients use endpoint_url(); stopping or freezing the
+// front stands for the S3 service going away. bytes_out() is what it sent back in bodies.
+class S3SignatureFront : public TestServer {
+ public:
+  // Files go into dir/s3front/.
+  S3SignatureFront(const std::string& dir, const S3Server& s3);
+  ~S3SignatureFront() override;
+
+  std::string endpoint_url() const { return S3Server::endpoint_url(port()); }
+  // Bytes of answer bodies sent to clients so far (asked of the front itself).
+  uint64_t bytes_out() const;
+
+ protected:
+  std::vector<std::string> command() override;
+
+ private:
+  int s3rver_port_;
 };
 
 // ---------------------------------------------------------------------------------------------
