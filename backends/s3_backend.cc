@@ -211,6 +211,12 @@ Error S3Backend::s3_error(const HttpResponse& response, std::string_view where) 
   if (code == "SlowDown") {
     return fail(ErrorKind::kIoError, fmt::format("{}: S3 asks to slow down (SlowDown)", where));
   }
+  if (code == "BadDigest" || code == "XAmzContentSHA256Mismatch" || code == "IncompleteBody") {
+    // The store got other bytes than were sent: damaged on the way, worth sending again.
+    return fail(ErrorKind::kIoError,
+                fmt::format("{}: the store refused the upload as damaged on the way ({})", where,
+                            code));
+  }
   ErrorKind kind = http_status_kind(response.status);
   if (code.empty()) {
     if (kind == ErrorKind::kNotFound) {

@@ -57,6 +57,12 @@ void TcpProxy::cut_after(uint64_t bytes, Direction direction) {
   [[maybe_unused]] ssize_t n = ::write(wake_[1], &b, 1);
 }
 
+void TcpProxy::corrupt_after(uint64_t bytes, Direction direction) {
+  corrupt_to_server_ = direction == Direction::kToServer;
+  corrupt_at_ =
+      static_cast<int64_t>((corrupt_to_server_ ? to_server_ : to_clients_).load() + bytes);
+}
+
 void TcpProxy::loop() {
   struct Pair {
     int client;
@@ -116,6 +122,15 @@ void TcpProxy::loop() {
         if (n <= 0) {
           gone = true;
           break;
+        }
+        const bool to_server = side == 0;
+        if (int64_t at = corrupt_at_.load(); at >= 0 && corrupt_to_server_ == to_server) {
+          auto before = static_cast<int64_t>((to_server ? to_server_ : to_clients_).load());
+          if (at >= before && at < before + n) {
+            buf[at - before] ^= 1;
+            corrupt_at_ = -1;
+            corruptions_++;
+          }
         }
         // Blocking write: loopback peers read promptly.
         size_t off = 0;

@@ -26,6 +26,10 @@ class TcpProxy {
   // (reads), or from clients to the server (uploads).
   enum class Direction { kToClients, kToServer };
   void cut_after(uint64_t bytes, Direction direction = Direction::kToClients);
+  // The byte `bytes` further on in `direction` is passed on with its lowest bit flipped (once):
+  // data damaged on the way, which TCP's checksum would not catch.
+  void corrupt_after(uint64_t bytes, Direction direction);
+  int corruptions() const { return corruptions_.load(); }
   // Bytes each way so far, and connections cut so far.
   uint64_t bytes_to_clients() const { return to_clients_.load(); }
   uint64_t bytes_to_server() const { return to_server_.load(); }
@@ -44,6 +48,9 @@ class TcpProxy {
   std::atomic<int64_t> cut_at_{-1};         // counter value at which to cut; -1: never
   std::atomic<bool> cut_to_server_{false};  // which counter
   std::atomic<int> cuts_{0};
+  std::atomic<int64_t> corrupt_at_{-1};         // counter value of the byte to flip; -1: none
+  std::atomic<bool> corrupt_to_server_{false};  // which counter
+  std::atomic<int> corruptions_{0};
   std::atomic<int> connections_{0};
   std::thread thread_;
 };
