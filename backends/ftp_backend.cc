@@ -132,6 +132,17 @@ Result<std::unique_ptr<FtpBackend>> FtpBackend::open(FtpLocation location,
                                                      const BackendOptions& options) {
   // duplicity's get_password(): the URL's, FTP_PASSWORD, then a question; anonymous logins
   // (no user) need none.
+  if (options.ftp_active && location.security != FtpLocation::Security::kPlain) {
+    // libcurl before 8.0 cannot set up TLS on a data connection the server opened (curl issue
+    // 10622: "sa_addr inet_ntop() failed" on every transfer).
+    const curl_version_info_data* curl = curl_version_info(CURLVERSION_NOW);
+    if (curl->version_num < 0x080000) {
+      return error(ErrorKind::kUnsupported,
+                   "{}: --ftp-regular (active mode) with TLS needs libcurl 8.0 or later (this "
+                   "is libcurl {}); leave it out for passive mode",
+                   location.describe(), curl->version);
+    }
+  }
   std::optional<std::string> password = location.password;
   if (location.user) {
     if (!password) password = options.password;

@@ -46,7 +46,9 @@
 // TLS (ftps://, ftpes://): the control and data connections are both protected (PROT P); the
 // server's certificate is checked against --ssl-cacert-file / --ssl-cacert-path or the system's
 // CAs unless --ssl-no-check-certificate (BackendOptions::tls). lftp's sessions use AUTH TLS for
-// ftpes:// and implicit TLS for ftps://, as here.
+// ftpes:// and implicit TLS for ftps://, as here. Active mode (--ftp-regular) with TLS needs
+// libcurl 8.0 or later (7.88 fails every such transfer, curl issue 10622): open() refuses it
+// with older ones.
 //
 // Failures: a refused login is kAuth with one line naming the user and host; a dropped or
 // silent server is tried again (curl_pool.h) and every wait is bounded by --timeout, also the
@@ -103,7 +105,8 @@ class FtpBackend : public Backend {
   // Bytes one ranged read fetches at least (see the header comment).
   static constexpr size_t kReadWindow = size_t{8} << 20;
 
-  // Takes the password (URL, FTP_PASSWORD, then asks); does not connect.
+  // Takes the password (URL, FTP_PASSWORD, then asks); does not connect. kUnsupported for
+  // --ftp-regular with TLS on libcurl before 8.0.
   static Result<std::unique_ptr<FtpBackend>> open(FtpLocation location,
                                                   const BackendOptions& options);
 

@@ -114,6 +114,20 @@ TEST(FtpUrlTest, BadUrls) {
   EXPECT_EQ((*b)->describe(), "ftpes://u@127.0.0.1:1/x");
 }
 
+TEST(FtpUrlTest, ActiveModeWithTlsNeedsCurl8) {
+  BackendOptions o;
+  o.ftp_active = true;
+  EXPECT_TRUE(open_backend("ftp://u:pw@127.0.0.1:1/x", o).has_value());
+  auto tls = open_backend("ftpes://u:pw@127.0.0.1:1/x", o);
+  if (curl_version_info(CURLVERSION_NOW)->version_num < 0x080000) {
+    ASSERT_FALSE(tls.has_value());
+    EXPECT_EQ(tls.error().kind, ErrorKind::kUnsupported);
+    EXPECT_NE(tls.error().message.find("--ftp-regular"), std::string::npos);
+  } else {
+    EXPECT_TRUE(tls.has_value());
+  }
+}
+
 TEST(FtpNameListTest, Parses) {
   EXPECT_EQ(parse_name_list("a\r\nb c\r\n\r\n.\r\n..\r\nsub/d\nlast"),
             (std::vector<std::string>{"a", "b c", "d", "last"}));
