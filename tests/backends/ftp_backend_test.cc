@@ -143,11 +143,14 @@ import os, sys
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.servers import FTPServer
-port, home = sys.argv[1:3]
+port, home, login = sys.argv[1:4]
 authorizer = DummyAuthorizer()
 authorizer.add_user("dupfs", os.environ["FTP_TEST_PASSWORD"], home, perm="elradfmwMT")
-FTPHandler.authorizer = authorizer
-server = FTPServer(("127.0.0.1", int(port)), FTPHandler)
+class Handler(FTPHandler):
+    def on_login(self, username):
+        self.fs.cwd = login  # the login directory, in the user's chroot
+Handler.authorizer = authorizer
+server = FTPServer(("127.0.0.1", int(port)), Handler)
 server.serve_forever()
 )PY";
 
@@ -201,14 +204,17 @@ void spit(const std::string& path, const std::string& data) {
 
 class FtpBackendTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { start("/"); }
+  // The server, with `login` (a directory in the user's chroot, home()) as the login directory.
+  void start(const std::string& login) {
     if (!have_pyftpdlib()) GTEST_SKIP() << "/usr/bin/python3 has no pyftpdlib";
-    std::filesystem::create_directories(home());
+    server_.reset();
+    std::filesystem::create_directories(home() + login);
     spit(dir_.file("server.py"), kServerScript);
     port_ = free_port();
     server_ = std::make_unique<Background>(
         std::vector<std::string>{"/usr/bin/python3", dir_.file("server.py"), std::to_string(port_),
-                                 home()},
+                                 home(), login},
         dir_.file("server.log"), std::map<std::string, std::string>{{"FTP_TEST_PASSWORD", "pw"}});
     ASSERT_TRUE(test::wait_until([&] { return accepts(port_); }, std::chrono::seconds(20)))
         << slurp(dir_.file("server.log"));
@@ -330,6 +336,24 @@ TEST_F(FtpBackendTest, RelativeAndAbsolutePaths) {
   EXPECT_EQ(slurp(home() + "/x y/z/n m"), "1");
   EXPECT_EQ(deep->list().value_or(std::vector<std::string>{}), std::vector<std::string>{"n m"});
   EXPECT_EQ(deep->size("n m").value_or(0), 1u);
+}
+
+TEST_F(FtpBackendTest, LoginDirectoryAndRootAsDuplicityHasThem) {
+  // Checked against duplicity 0.8 + lftp on the same server: ftp://h/rel is LOGIN/rel,
+  // ftp://h//abs is /abs, ftp://h/ and ftp://h are the root.
+  start("/login");
+  for (auto [path, where] : std::vector<std::pair<std::string, std::string>>{
+           {"rel", "/login/rel/"}, {"/abs", "/abs/"}, {"", "/"}, {"a/b", "/login/a/b/"}}) {
+    auto b = open(url(path), options());
+    ASSERT_TRUE(b->write("f", path).has_value()) << path;
+    EXPECT_EQ(slurp(home() + where + "f"), path) << path;
+    EXPECT_EQ(b->read("f").value_or("?"), path);
+    ASSERT_TRUE(b->remove("f").has_value());
+  }
+  auto no_slash = open_backend("ftp://dupfs:pw@127.0.0.1:" + std::to_string(port_), options());
+  ASSERT_TRUE(no_slash.has_value());
+  ASSERT_TRUE((*no_slash)->write("g", "1").has_value());
+  EXPECT_EQ(slurp(home() + "/g"), "1");
 }
 
 TEST_F(FtpBackendTest, WrongPasswordIsOneClearLine) {
