@@ -45,15 +45,16 @@
 //
 // TLS (ftps://, ftpes://): the control and data connections are both protected (PROT P); the
 // server's certificate is checked against --ssl-cacert-file / --ssl-cacert-path or the system's
-// CAs unless --ssl-no-check-certificate (BackendOptions::tls). lftp's sessions use AUTH TLS for
-// ftpes:// and implicit TLS for ftps://, as here. Active mode (--ftp-regular) with TLS needs
-// libcurl 8.0 or later (7.88 fails every such transfer, curl issue 10622): open() refuses it
-// with older ones.
+// CAs unless --ssl-no-check-certificate (BackendOptions::tls). Anonymous logins (no user) use
+// TLS too (lftp, duplicity 0.8's client, does not: ftp:ssl-allow-anonymous is off, so its
+// anonymous ftpes:// is plain FTP). Active mode (--ftp-regular) with TLS needs libcurl 8.0 or
+// later (7.88 fails every such transfer, curl issue 10622): open() refuses it with older ones.
 //
 // Failures: a refused login is kAuth with one line naming the user and host; a dropped or
-// silent server is tried again (curl_pool.h) and every wait is bounded by --timeout, also the
-// QUIT that closing a kept connection sends (libcurl waits for its answer at most
-// CURLOPT_SERVER_RESPONSE_TIMEOUT, which the pool sets to --timeout).
+// silent server is tried again (curl_pool.h) and every wait is bounded by --timeout: libcurl
+// waits for an FTP reply at most CURLOPT_SERVER_RESPONSE_TIMEOUT (the pool sets it to
+// --timeout), also for the QUIT with which it closes a connection after a ranged read; the kept
+// connections are dropped without a QUIT when the backend goes (CurlPool's destructor).
 #pragma once
 
 #include <cstdint>
