@@ -218,6 +218,11 @@ Error FtpBackend::failure(const Error& e, CURLcode code, long reply, std::string
     case CURLE_FTP_CANT_GET_HOST:
       return Error{ErrorKind::kIoError,
                    fmt::format("{} (passive mode; --ftp-regular asks for active mode)", e.message)};
+    case CURLE_FTP_COULDNT_USE_REST:
+      return Error{ErrorKind::kUnsupported,
+                   fmt::format("{}: the FTP server cannot start a transfer in the middle of a file "
+                               "(REST refused: reply {})",
+                               where, reply)};
     case CURLE_QUOTE_ERROR:
       if (reply == 550) {
         return Error{ErrorKind::kNotFound, fmt::format("{}: no such file (reply 550)", where)};
