@@ -3,9 +3,11 @@
 #include <algorithm>
 
 #include "backends/file_backend.h"
+#include "backends/ftp_backend.h"
 #include "backends/s3_backend.h"
 #include "backends/sftp_backend.h"
 #include "backends/ssh_url.h"
+#include "backends/url.h"
 
 namespace dupfs {
 
@@ -59,10 +61,17 @@ Result<std::unique_ptr<Backend>> open_backend(const std::string& url,
     if (!s3) return std::unexpected(s3.error());
     return std::unique_ptr<Backend>(std::move(*s3));
   }
+  if (is_ftp_scheme(ascii_lowercase(scheme))) {
+    auto location = parse_ftp_url(url);
+    if (!location) return std::unexpected(location.error());
+    auto ftp = FtpBackend::open(std::move(*location), options);
+    if (!ftp) return std::unexpected(ftp.error());
+    return std::unique_ptr<Backend>(std::move(*ftp));
+  }
   // The URL may carry a password: name only the scheme.
   return error(ErrorKind::kInvalidArgument,
                "unsupported storage URL scheme '{}' (supported: file://, sftp://, scp://, s3://, "
-               "boto3+s3://)",
+               "boto3+s3://, ftp://, ftps://, ftpes://)",
                scheme);
 }
 

@@ -105,9 +105,11 @@ struct BackendOptions {
 std::chrono::milliseconds retry_pause(int attempt);
 
 // Opens the storage named by a duplicity URL: file:///path, file://relative, plain paths;
-// sftp:// and scp:// (also paramiko+ and pexpect+ prefixed) through SFTP. kInvalidArgument for an
-// unknown scheme or a malformed URL. Does not touch the storage (network storage connects on
-// first use; only --ssh-askpass's question is asked here).
+// sftp:// and scp:// (also paramiko+ and pexpect+ prefixed) through SFTP; s3://, boto3+s3://
+// and s3+http:// (s3_backend.h); ftp://, ftps:// (implicit TLS) and ftpes:// (AUTH TLS), also
+// lftp+ prefixed (ftp_backend.h). kInvalidArgument for an unknown scheme or a malformed URL.
+// Does not touch the storage (network storage connects on first use; only the password
+// question, ask_password, is asked here).
 Result<std::unique_ptr<Backend>> open_backend(const std::string& url,
                                               const BackendOptions& options = {});
 

@@ -82,9 +82,10 @@ class CurlPool {
 // messages. libcurl's failures become: kTimeout (no progress for the timeout), kIoError (could not
 // connect, connection dropped; transient), kAuth (login refused, TLS certificate did not verify:
 // the message says which option to check), kNotFound (FTP: no such file). An HTTP status is not
-// a failure here: the caller reads it with response_code().
+// a failure here: the caller reads it with response_code(). `code`, when not null, gets
+// libcurl's own result (FTP tells a missing directory from a refused login by it).
 Status perform(CURL* h, std::string* received, std::optional<std::string_view> upload,
-               std::string_view where);
+               std::string_view where, CURLcode* code = nullptr);
 
 long response_code(CURL* h);
 
