@@ -48,7 +48,7 @@ Result<HttpResponse> http_request(CURL* h, const HttpRequest& request, std::stri
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   }
   if (request.login) {
-    curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC | CURLAUTH_DIGEST);
+    curl_easy_setopt(h, CURLOPT_HTTPAUTH, request.auth_methods);
     curl_easy_setopt(h, CURLOPT_USERNAME, request.login->first.c_str());
     curl_easy_setopt(h, CURLOPT_PASSWORD, request.login->second.c_str());
   }

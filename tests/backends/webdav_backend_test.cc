@@ -1,0 +1,188 @@
+#include "backends/webdav_backend.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+namespace dupfs {
+namespace {
+
+TEST(WebDavUrlTest, Locations) {
+  auto loc = parse_webdav_url("webdav://bob:s%40cret@Example.COM:8080/dav//backups/b1");
+  ASSERT_TRUE(loc.has_value()) << loc.error().message;
+  EXPECT_EQ(loc->scheme, "webdav");
+  EXPECT_FALSE(loc->tls);
+  EXPECT_EQ(loc->user, "bob");
+  EXPECT_EQ(loc->password, "s@cret");
+  EXPECT_EQ(loc->host_port, "example.com:8080");
+  EXPECT_EQ(loc->directory, "/dav/backups/b1/");
+  EXPECT_EQ(loc->origin(), "http://example.com:8080");
+  EXPECT_EQ(loc->describe(), "webdav://bob@example.com:8080/dav/backups/b1");
+
+  loc = parse_webdav_url("webdavs://host/a%20b/");
+  ASSERT_TRUE(loc.has_value());
+  EXPECT_TRUE(loc->tls);
+  EXPECT_FALSE(loc->user.has_value());
+  EXPECT_EQ(loc->directory, "/a b/");
+  EXPECT_EQ(loc->origin(), "https://host");
+  EXPECT_EQ(loc->describe(), "webdavs://host/a b");
+
+  loc = parse_webdav_url("https://[::1]:8443");
+  ASSERT_TRUE(loc.has_value());
+  EXPECT_TRUE(loc->tls);
+  EXPECT_EQ(loc->directory, "/");
+  EXPECT_EQ(loc->origin(), "https://[::1]:8443");
+  EXPECT_EQ(loc->describe(), "https://[::1]:8443/");
+
+  loc = parse_webdav_url("http://h/x");
+  ASSERT_TRUE(loc.has_value());
+  EXPECT_FALSE(loc->tls);
+
+  auto bad = parse_webdav_url("webdav://:pw@/path");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().kind, ErrorKind::kInvalidArgument);
+  EXPECT_EQ(bad.error().message.find("pw"), std::string::npos);
+  EXPECT_FALSE(parse_webdav_url("webdav://h:99999/x").has_value());
+  EXPECT_FALSE(parse_webdav_url("ftp://h/x").has_value());
+
+  EXPECT_TRUE(is_webdav_scheme("webdavs"));
+  EXPECT_FALSE(is_webdav_scheme("lftp+webdav"));  // duplicity's lftp backend
+}
+
+TEST(WebDavUrlTest, OpenBackendNamesNoPassword) {
+  BackendOptions options;
+  bool asked = false;
+  options.ask_password = [&](const std::string& prompt) -> std::optional<std::string> {
+    asked = true;
+    EXPECT_EQ(prompt, "Password for 'bob@h:81': ");
+    return "pw";
+  };
+  auto b = open_backend("webdavs://bob:topsecret@h:81/d/", options);
+  ASSERT_TRUE(b.has_value()) << b.error().message;
+  EXPECT_FALSE(asked);
+  EXPECT_EQ((*b)->describe(), "webdavs://bob@h:81/d");
+  EXPECT_EQ((*b)->describe().find("topsecret"), std::string::npos);
+
+  // FTP_PASSWORD before the question; the question only when there is a user and no password.
+  options.password = "env";
+  ASSERT_TRUE(open_backend("webdav://bob@h:81/d", options).has_value());
+  EXPECT_FALSE(asked);
+  options.password.reset();
+  ASSERT_TRUE(open_backend("webdav://h:81/d", options).has_value());
+  EXPECT_FALSE(asked);
+  ASSERT_TRUE(open_backend("webdav://bob@h:81/d", options).has_value());
+  EXPECT_TRUE(asked);
+
+  auto unknown = open_backend("gopher://u:pw@h/x");
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_NE(unknown.error().message.find("webdav://"), std::string::npos);
+  EXPECT_EQ(unknown.error().message.find("pw@"), std::string::npos);
+}
+
+std::vector<std::string> names_of(const std::vector<WebDavEntry>& entries) {
+  std::vector<std::string> names;
+  for (const auto& e : entries) names.push_back(e.name);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// Apache mod_dav_fs's answer, trimmed: the directory itself, a file, a sub-collection, an
+// encoded name, and a member whose size is unknown (its getcontentlength in a 404 propstat).
+constexpr std::string_view kApache = R"(<?xml version="1.0" encoding="utf-8"?>
+<D:multistatus xmlns:D="DAV:" xmlns:ns0="DAV:">
+<D:response xmlns:lp1="DAV:">
+<D:href>/dav/b%201/</D:href>
+<D:propstat><D:prop><lp1:resourcetype><D:collection/></lp1:resourcetype></D:prop>
+<D:status>HTTP/1.1 200 OK</D:status></D:propstat>
+<D:propstat><D:prop><D:getcontentlength/></D:prop><D:status>HTTP/1.1 404 Not Found</D:status>
+</D:propstat>
+</D:response>
+<D:response xmlns:lp1="DAV:">
+<D:href>/dav/b%201/duplicity-full.20240101T000000Z.vol1.difftar.gz</D:href>
+<D:propstat><D:prop><lp1:resourcetype/><lp1:getcontentlength>1234</lp1:getcontentlength>
+</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>
+</D:response>
+<D:response xmlns:lp1="DAV:">
+<D:href>/dav/b%201/sub/</D:href>
+<D:propstat><D:prop><lp1:resourcetype><D:collection/></lp1:resourcetype></D:prop>
+<D:status>HTTP/1.1 200 OK</D:status></D:propstat>
+</D:response>
+<D:response>
+<D:href>/dav/b%201/a%20b%25c%2Fd</D:href>
+<D:propstat><D:prop><D:resourcetype/><D:getcontentlength>0</D:getcontentlength></D:prop>
+<D:status>HTTP/1.1 200 OK</D:status></D:propstat>
+</D:response>
+<D:response>
+<D:href>/dav/b%201/nolength</D:href>
+<D:propstat><D:prop><D:resourcetype/></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>
+<D:propstat><D:prop><D:getcontentlength/></D:prop><D:status>HTTP/1.1 404 Not Found</D:status>
+</D:propstat>
+</D:response>
+</D:multistatus>)";
+
+TEST(WebDavMultistatusTest, Apache) {
+  auto entries = parse_multistatus(kApache, "/dav/b 1/", "test");
+  ASSERT_TRUE(entries.has_value()) << entries.error().message;
+  ASSERT_EQ(entries->size(), 3u);
+  EXPECT_EQ((*entries)[0].name, "duplicity-full.20240101T000000Z.vol1.difftar.gz");
+  EXPECT_EQ((*entries)[0].size, 1234u);
+  EXPECT_EQ((*entries)[1].name, "a b%c/d");  // decoded after splitting on '/'
+  EXPECT_EQ((*entries)[1].size, 0u);
+  EXPECT_EQ((*entries)[2].name, "nolength");
+  EXPECT_FALSE((*entries)[2].size.has_value());
+  // The directory given without its trailing '/' or with doubled ones is the same directory.
+  EXPECT_EQ(parse_multistatus(kApache, "/dav//b 1", "test")->size(), 3u);
+}
+
+// Absolute URLs as hrefs (some servers), other namespace prefixes, a directory entry without
+// a trailing '/' and without resourcetype, a collection whose href has no trailing '/', a
+// member with a non-2xx status.
+TEST(WebDavMultistatusTest, AbsoluteUrlsAndOddServers) {
+  constexpr std::string_view xml = R"(<?xml version="1.0"?>
+<multistatus xmlns="DAV:">
+ <response><href>https://dav.example.com:8443/remote.php/dav/files/bob/bk</href>
+  <propstat><prop><resourcetype/></prop><status>HTTP/1.1 200 OK</status></propstat></response>
+ <response><href> https://dav.example.com:8443/remote.php/dav/files/bob/bk/duplicity-full-signatures.20240101T000000Z.sigtar.gpg </href>
+  <propstat><prop><getcontentlength> 77 </getcontentlength><resourcetype/></prop>
+  <status>HTTP/1.1 200 OK</status></propstat></response>
+ <response><href>http://other/remote.php/dav/files/bob/bk/folder</href>
+  <propstat><prop><resourcetype><collection/></resourcetype></prop>
+  <status>HTTP/1.1 200 OK</status></propstat></response>
+ <response><href>/remote.php/dav/files/bob/bk/gone</href>
+  <status>HTTP/1.1 404 Not Found</status></response>
+ <response><href>/remote.php/dav/files/bob/bk/%7Euser%3Afile?x=1</href>
+  <propstat><prop><getcontentlength>5</getcontentlength></prop>
+  <status>HTTP/1.1 200 OK</status></propstat></response>
+</multistatus>)";
+  auto entries = parse_multistatus(xml, "/remote.php/dav/files/bob/bk/", "test");
+  ASSERT_TRUE(entries.has_value()) << entries.error().message;
+  EXPECT_EQ(names_of(*entries),
+            (std::vector<std::string>{"duplicity-full-signatures.20240101T000000Z.sigtar.gpg",
+                                      "~user:file"}));
+  EXPECT_EQ((*entries)[0].size, 77u);
+}
+
+TEST(WebDavMultistatusTest, EmptyAndBadAnswers) {
+  constexpr std::string_view only_self = R"(<?xml version="1.0"?>
+<d:multistatus xmlns:d="DAV:"><d:response><d:href>/x/</d:href><d:propstat><d:prop>
+<d:resourcetype><d:collection/></d:resourcetype></d:prop><d:status>HTTP/1.1 200 OK</d:status>
+</d:propstat></d:response></d:multistatus>)";
+  auto entries = parse_multistatus(only_self, "/x/", "test");
+  ASSERT_TRUE(entries.has_value());
+  EXPECT_TRUE(entries->empty());
+  // The root directory.
+  entries = parse_multistatus(R"(<multistatus xmlns="DAV:"><response><href>/</href></response>
+<response><href>/f</href></response></multistatus>)",
+                              "/", "test");
+  ASSERT_TRUE(entries.has_value());
+  EXPECT_EQ(names_of(*entries), (std::vector<std::string>{"f"}));
+
+  auto html = parse_multistatus("<html><body>hello</body></html>", "/x/", "where");
+  ASSERT_FALSE(html.has_value());
+  EXPECT_EQ(html.error().kind, ErrorKind::kCorruption);
+  EXPECT_NE(html.error().message.find("where"), std::string::npos);
+  EXPECT_FALSE(parse_multistatus("not xml", "/x/", "where").has_value());
+}
+
+}  // namespace
+}  // namespace dupfs
