@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 
 namespace dupfs {
 namespace {
@@ -182,6 +184,62 @@ TEST(WebDavMultistatusTest, EmptyAndBadAnswers) {
   EXPECT_EQ(html.error().kind, ErrorKind::kCorruption);
   EXPECT_NE(html.error().message.find("where"), std::string::npos);
   EXPECT_FALSE(parse_multistatus("not xml", "/x/", "where").has_value());
+}
+
+}  // namespace
+}  // namespace dupfs
+
+namespace dupfs {
+namespace {
+
+// Against a real server when DUPFS_TEST_WEBDAV_URL names a fresh directory on one (the password
+// in DUPFS_TEST_WEBDAV_PASSWORD, the CA in DUPFS_TEST_WEBDAV_CACERT); skipped otherwise. The
+// storage tests of the integration suite start their own Apache.
+TEST(WebDavServerTest, Contract) {
+  const char* url = std::getenv("DUPFS_TEST_WEBDAV_URL");
+  if (url == nullptr) GTEST_SKIP() << "DUPFS_TEST_WEBDAV_URL is not set";
+  BackendOptions options;
+  options.num_retries = 2;
+  options.timeout = std::chrono::seconds(5);
+  if (const char* pw = std::getenv("DUPFS_TEST_WEBDAV_PASSWORD")) options.password = pw;
+  if (const char* ca = std::getenv("DUPFS_TEST_WEBDAV_CACERT")) options.tls.cacert_file = ca;
+  auto opened = open_backend(url, options);
+  ASSERT_TRUE(opened.has_value()) << opened.error().message;
+  Backend& b = **opened;
+
+  auto missing = b.list();
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().kind, ErrorKind::kNotFound) << missing.error().message;
+  // The first write makes the directory and its parents.
+  ASSERT_TRUE(b.write("a", "hello world").has_value());
+  ASSERT_TRUE(b.write("b", "").has_value());
+  const std::string odd = "x y%z+&~:é";
+  ASSERT_TRUE(b.write(odd, "odd").has_value());
+  auto again = b.write("a", "other");
+  ASSERT_FALSE(again.has_value());
+  EXPECT_EQ(again.error().kind, ErrorKind::kExists);
+  EXPECT_EQ(*b.read("a"), "hello world");
+  EXPECT_EQ(*b.read(odd), "odd");
+  EXPECT_EQ(*b.read_range("a", 6, 100), "world");
+  EXPECT_EQ(*b.read_range("a", 0, 5), "hello");
+  EXPECT_EQ(*b.read_range("a", 11, 5), "");
+  EXPECT_EQ(*b.read_range("a", 50, 5), "");
+  EXPECT_EQ(*b.size("a"), 11u);
+  EXPECT_EQ(*b.read("b"), "");
+  std::string big(3 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + i / 251);
+  ASSERT_TRUE(b.write("big", big).has_value());
+  EXPECT_EQ(*b.read("big"), big);
+  EXPECT_EQ(*b.read_range("big", 1 << 20, 10), big.substr(1 << 20, 10));
+  auto names = *b.list();
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"a", "b", "big", odd}));
+  EXPECT_EQ(*b.size("big"), big.size());  // from the listing
+  EXPECT_EQ(b.read("missing").error().kind, ErrorKind::kNotFound);
+  EXPECT_EQ(b.size("missing").error().kind, ErrorKind::kNotFound);
+  for (const auto& n : names) ASSERT_TRUE(b.remove(n).has_value()) << n;
+  EXPECT_EQ(b.remove("a").error().kind, ErrorKind::kNotFound);
+  EXPECT_TRUE(b.list()->empty());
 }
 
 }  // namespace
