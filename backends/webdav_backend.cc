@@ -107,6 +107,7 @@ Result<WebDavLocation> parse_webdav_url(const std::string& url) {
   loc.tls = u->scheme == "webdavs" || u->scheme == "https";
   loc.user = u->user;
   loc.password = u->password;
+  loc.host = u->host;
   loc.host_port = u->host_port();
   loc.directory = fold_directory(u->path);
   return loc;
@@ -178,8 +179,9 @@ Result<std::unique_ptr<WebDavBackend>> WebDavBackend::open(WebDavLocation locati
   location.password.reset();
   if (!password) password = options.password;
   if (!password && location.user && options.ask_password) {
-    std::string host = location.host_port;
-    password = options.ask_password(fmt::format("Password for '{}@{}': ", *location.user, host));
+    // duplicity's question names the host without the port.
+    password =
+        options.ask_password(fmt::format("Password for '{}@{}': ", *location.user, location.host));
     if (!password) log_warning("no terminal to ask for the WebDAV password on");
   }
   return std::unique_ptr<WebDavBackend>(
@@ -193,6 +195,12 @@ std::string WebDavBackend::where_of(const std::string& name) const {
   std::string d = describe();
   if (!d.ends_with('/')) d += '/';
   return d + name;
+}
+
+std::string WebDavBackend::where_of_directory(const std::string& dir) const {
+  std::string out = location_.scheme + "://";
+  if (location_.user) out += *location_.user + "@";
+  return out + location_.host_port + dir;
 }
 
 Result<HttpResponse> WebDavBackend::send(CURL* h, const std::string& method,
@@ -309,7 +317,7 @@ Status WebDavBackend::ensure_directory() const {
   // makedir() does; any other answer (207, or 403 for a parent outside the user's reach) counts
   // as there.
   auto exists = [&](const std::string& d) -> Result<bool> {
-    std::string where = location_.origin() + d;
+    std::string where = where_of_directory(d);
     return pool_.run<bool>("PROPFIND " + where, [&](CURL* h) -> Result<bool> {
       auto r = send(h, "PROPFIND", d, {"Depth: 0", "Content-Type: application/xml"}, kPropfindBody,
                     0, true, where);
@@ -330,7 +338,7 @@ Status WebDavBackend::ensure_directory() const {
       auto there = exists(d);
       if (!there) return std::unexpected(std::move(there.error()));
       if (*there) continue;
-      std::string where = location_.origin() + d;
+      std::string where = where_of_directory(d);
       log_info("creating WebDAV directory {}", where);
       auto made = pool_.run<bool>("MKCOL " + where, [&](CURL* h) -> Result<bool> {
         auto r = send(h, "MKCOL", d, {}, std::nullopt, 0, false, where);
@@ -393,7 +401,10 @@ Result<std::vector<std::string>> WebDavBackend::list() const {
         }
         return parse_multistatus(r->body, dir, where);
       });
-  if (!entries) return std::unexpected(std::move(entries.error()));
+  if (!entries) {
+    if (entries.error().kind == ErrorKind::kNotFound) directory_ready_.store(false);
+    return std::unexpected(std::move(entries.error()));
+  }
   directory_ready_.store(true);
   std::vector<std::string> names;
   std::map<std::string, uint64_t> sizes;
@@ -456,30 +467,34 @@ Status WebDavBackend::write(const std::string& name, std::string_view data) {
   const uint64_t sent = data.size();
 
   // PUT, then the size the server holds: a short or long object is sent again.
-  bool directory_gone = false;
-  auto put = pool_.run<bool>("PUT " + tmp_where, [&](CURL* h) -> Result<bool> {
-    auto r = send(h, "PUT", path_of(tmp), {"Content-Type: application/octet-stream"}, data, 0,
-                  false, tmp_where);
-    if (!r) return std::unexpected(std::move(r.error()));
-    if (r->status == 409 && !directory_gone) {
-      // The directory went away since it was made: made again, then tried again.
-      directory_gone = true;
-      directory_ready_.store(false);
-      if (auto made = ensure_directory(); !made) return std::unexpected(made.error());
-      r = send(h, "PUT", path_of(tmp), {"Content-Type: application/octet-stream"}, data, 0, false,
-               tmp_where);
+  bool directory_gone = false;  // the last try's PUT found no directory (409)
+  auto put_once = [&] {
+    return pool_.run<bool>("PUT " + tmp_where, [&](CURL* h) -> Result<bool> {
+      directory_gone = false;
+      auto r = send(h, "PUT", path_of(tmp), {"Content-Type: application/octet-stream"}, data, 0,
+                    false, tmp_where);
       if (!r) return std::unexpected(std::move(r.error()));
-    }
-    if (!success(r->status)) return std::unexpected(http_error(*r, "PUT", tmp_where));
-    auto held = stat_on(h, location_.directory, tmp, tmp_where);
-    if (!held) return std::unexpected(std::move(held.error()));
-    if (*held != sent) {
-      return error(ErrorKind::kIoError,
-                   "{}: the server holds {} bytes after {} were sent: damaged on the way",
-                   tmp_where, *held, sent);
-    }
-    return true;
-  });
+      if (!success(r->status)) {
+        directory_gone = r->status == 409;
+        return std::unexpected(http_error(*r, "PUT", tmp_where));
+      }
+      auto held = stat_on(h, location_.directory, tmp, tmp_where);
+      if (!held) return std::unexpected(std::move(held.error()));
+      if (*held != sent) {
+        return error(ErrorKind::kIoError,
+                     "{}: the server holds {} bytes after {} were sent: damaged on the way",
+                     tmp_where, *held, sent);
+      }
+      return true;
+    });
+  };
+  auto put = put_once();
+  if (!put && directory_gone) {
+    // The directory went away since it was made (no handle is held here: making it takes one).
+    directory_ready_.store(false);
+    if (auto made = ensure_directory(); !made) return made;
+    put = put_once();
+  }
   if (!put) {
     (void)delete_quietly(tmp);
     return std::unexpected(std::move(put.error()));

@@ -51,6 +51,7 @@ struct WebDavLocation {
   bool tls = false;    // webdavs, https
   std::optional<std::string> user;
   std::optional<std::string> password;  // never shown by describe()
+  std::string host;                     // lowercased, IPv6 without brackets
   std::string host_port;                // host[:port], IPv6 in brackets
   // Percent-decoded, '/'-folded, starting and ending with '/' ("/" for none).
   std::string directory;
@@ -117,6 +118,8 @@ class WebDavBackend : public Backend {
   Status delete_quietly(const std::string& name) const;
   std::string path_of(const std::string& name) const { return location_.directory + name; }
   std::string where_of(const std::string& name) const;
+  // The URL of the directory `dir` (a decoded path ending in '/'), for messages.
+  std::string where_of_directory(const std::string& dir) const;
 
   WebDavLocation location_;
   std::optional<std::string> password_;  // never logged

@@ -16,6 +16,7 @@ TEST(WebDavUrlTest, Locations) {
   EXPECT_FALSE(loc->tls);
   EXPECT_EQ(loc->user, "bob");
   EXPECT_EQ(loc->password, "s@cret");
+  EXPECT_EQ(loc->host, "example.com");
   EXPECT_EQ(loc->host_port, "example.com:8080");
   EXPECT_EQ(loc->directory, "/dav/backups/b1/");
   EXPECT_EQ(loc->origin(), "http://example.com:8080");
@@ -56,7 +57,7 @@ TEST(WebDavUrlTest, OpenBackendNamesNoPassword) {
   bool asked = false;
   options.ask_password = [&](const std::string& prompt) -> std::optional<std::string> {
     asked = true;
-    EXPECT_EQ(prompt, "Password for 'bob@h:81': ");
+    EXPECT_EQ(prompt, "Password for 'bob@h': ");
     return "pw";
   };
   auto b = open_backend("webdavs://bob:topsecret@h:81/d/", options);
@@ -240,6 +241,29 @@ TEST(WebDavServerTest, Contract) {
   for (const auto& n : names) ASSERT_TRUE(b.remove(n).has_value()) << n;
   EXPECT_EQ(b.remove("a").error().kind, ErrorKind::kNotFound);
   EXPECT_TRUE(b.list()->empty());
+
+  // The directory deleted behind the backend's back: the next write makes it again.
+  auto loc = parse_webdav_url(url);
+  ASSERT_TRUE(loc.has_value());
+  CurlPoolOptions pool_options;
+  pool_options.num_retries = 1;
+  pool_options.tls = options.tls;
+  CurlPool pool(pool_options);
+  auto gone = pool.run<long>("DELETE", [&](CURL* h) -> Result<long> {
+    HttpRequest request;
+    request.method = "DELETE";
+    request.url = loc->origin() + loc->directory;
+    if (loc->user) request.login.emplace(*loc->user, options.password.value_or(""));
+    auto r = http_request(h, request, "test");
+    if (!r) return std::unexpected(r.error());
+    return r->status;
+  });
+  ASSERT_TRUE(gone.has_value()) << gone.error().message;
+  EXPECT_EQ(*gone, 204);
+  EXPECT_EQ(b.list().error().kind, ErrorKind::kNotFound);
+  ASSERT_TRUE(b.write("after", "x").has_value());
+  EXPECT_EQ(*b.read("after"), "x");
+  ASSERT_TRUE(b.remove("after").has_value());
 }
 
 }  // namespace
