@@ -12,7 +12,6 @@
 
 #include "backends/deadline_backend.h"
 #include "backends/file_backend.h"
-#include "backends/ssh_url.h"
 
 namespace dupfs::cli {
 
@@ -223,10 +222,8 @@ Result<std::unique_ptr<Backend>> open_storage(const std::string& url, const Stor
   }
   // The last of --ftp-passive and --ftp-regular would win in duplicity; passive is the default.
   options.ftp_active = args.ftp_regular && !args.ftp_passive;
-  // The password question on the controlling terminal, without echo: for SSH only with
-  // --ssh-askpass; other storage (WebDAV) asks whenever it has no password, as duplicity does.
-  const std::string scheme = url.substr(0, url.find("://"));
-  if (args.ssh_askpass || url.find("://") == std::string::npos || !is_ssh_scheme(scheme)) {
+  if (args.ssh_askpass) {
+    // --ssh-askpass: the question on the controlling terminal, without echo.
     options.ask_password = [](const std::string& prompt) -> std::optional<std::string> {
       FILE* tty = std::fopen("/dev/tty", "r+");
       if (tty == nullptr) return std::nullopt;
