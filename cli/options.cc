@@ -12,6 +12,8 @@
 
 #include "backends/deadline_backend.h"
 #include "backends/file_backend.h"
+#include "backends/ssh_url.h"
+#include "backends/url.h"
 
 namespace dupfs::cli {
 
@@ -222,8 +224,12 @@ Result<std::unique_ptr<Backend>> open_storage(const std::string& url, const Stor
   }
   // The last of --ftp-passive and --ftp-regular would win in duplicity; passive is the default.
   options.ftp_active = args.ftp_regular && !args.ftp_passive;
-  if (args.ssh_askpass) {
-    // --ssh-askpass: the question on the controlling terminal, without echo.
+  // duplicity asks for a missing FTP (and WebDAV) password always, for an SSH one only with
+  // --ssh-askpass.
+  size_t sep = url.find("://");
+  bool ssh = sep != std::string::npos && is_ssh_scheme(ascii_lowercase(url.substr(0, sep)));
+  if (args.ssh_askpass || !ssh) {
+    // The question on the controlling terminal, without echo.
     options.ask_password = [](const std::string& prompt) -> std::optional<std::string> {
       FILE* tty = std::fopen("/dev/tty", "r+");
       if (tty == nullptr) return std::nullopt;

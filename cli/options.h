@@ -87,9 +87,10 @@ struct StorageArgs {
 };
 void add_storage_options(CLI::App& command, StorageArgs& args);
 
-// The backend for `url` (file://, a plain path, sftp://, scp://), configured by `args`; the SSH
-// password comes from the URL, else FTP_PASSWORD (then removed from the environment), else a
-// question on the terminal with --ssh-askpass (duplicity's order).
+// The backend for `url` (file://, a plain path, sftp://, scp://, s3://, ftp://, ...), configured
+// by `args`; the password comes from the URL, else FTP_PASSWORD (then removed from the
+// environment), else a question on the terminal: for SSH only with --ssh-askpass, for FTP
+// always (duplicity's order).
 Result<std::unique_ptr<Backend>> open_storage(const std::string& url, const StorageArgs& args);
 
 }  // namespace dupfs::cli
