@@ -503,18 +503,18 @@ Status WebDavBackend::write(const std::string& name, std::string_view data) {
   // MOVE to the final name, never over an existing object.
   const std::string destination =
       "Destination: " + location_.origin() + percent_encode(path_of(name), true);
-  int tries = 0;
   auto moved = pool_.run<bool>("MOVE " + tmp_where, [&](CURL* h) -> Result<bool> {
-    ++tries;
     auto r = send(h, "MOVE", path_of(tmp), {destination, "Overwrite: F"}, std::nullopt, 0, false,
                   tmp_where);
     if (!r) return std::unexpected(std::move(r.error()));
     if (success(r->status)) return true;
     if (r->status == 412) return error(ErrorKind::kExists, "{} already exists", where);
-    if (r->status == 404 && tries > 1) {
-      // The try before moved it, and its answer was lost.
+    if (r->status == 404) {
+      // A MOVE before moved it and its answer was lost (a try before, or libcurl's own second
+      // go on a fresh connection when a kept-alive one died): the temporary name is ours alone.
       auto held = stat_on(h, location_.directory, name, where);
       if (held && *held == sent) return true;
+      if (!held && !is_permanent(held.error().kind)) return std::unexpected(held.error());
     }
     return std::unexpected(http_error(*r, "MOVE to " + where, tmp_where));
   });
@@ -536,22 +536,19 @@ Status WebDavBackend::write(const std::string& name, std::string_view data) {
 }
 
 Status WebDavBackend::remove(const std::string& name) {
+  // Whether it is there first: a DELETE whose answer was lost may be sent again (by run(), or by
+  // libcurl on a fresh connection), and then finds nothing to delete.
+  auto existing = stat(name);
+  if (!existing) return std::unexpected(existing.error());
   {
     std::lock_guard lock(sizes_mu_);
     sizes_.erase(name);
   }
   std::string where = where_of(name);
-  int tries = 0;
   auto done = pool_.run<bool>("DELETE " + where, [&](CURL* h) -> Result<bool> {
-    ++tries;
     auto r = send(h, "DELETE", path_of(name), {}, std::nullopt, 0, false, where);
     if (!r) return std::unexpected(std::move(r.error()));
-    if (success(r->status)) return true;
-    // A try before deleted it, and its answer was lost.
-    if (r->status == 404 && tries > 1) return true;
-    if (r->status == 404 || r->status == 410) {
-      return error(ErrorKind::kNotFound, "{}: no such file (HTTP {})", where, r->status);
-    }
+    if (success(r->status) || r->status == 404 || r->status == 410) return true;
     return std::unexpected(http_error(*r, "DELETE", where));
   });
   if (!done) return std::unexpected(std::move(done.error()));

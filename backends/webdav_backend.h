@@ -20,12 +20,16 @@
 // makedir()), PUTs the data to ".NAME.dupfs-tmp.RANDOM" in the same directory, checks the server
 // holds as many bytes as were sent (PROPFIND; else PUT again), then MOVEs it to NAME with
 // "Overwrite: F", so an existing object is never replaced (412: kExists), and checks the size
-// under the final name; the temporary object is deleted when anything fails. remove() is DELETE.
+// under the final name; the temporary object is deleted when anything fails. remove() is
+// PROPFIND (kNotFound), then DELETE.
 // (mod_dav_fs's ETags are inode-size-mtime, not digests of the content: the size is what can be
 // checked on every server.)
 //
-// Failures: 5xx, 429, dropped connections and timeouts are tried again (curl_pool.h); a MOVE or
-// DELETE whose answer was lost and that is tried again finds its work done, and counts it done.
+// Failures: 5xx, 429, dropped connections and timeouts are tried again (curl_pool.h). A MOVE or
+// DELETE whose answer was lost may be sent again (by run(), or by libcurl itself on a fresh
+// connection when a kept-alive one died) and then finds its work done: a MOVE's 404 counts as
+// done when the final name holds the bytes sent (the temporary name is ours alone), a DELETE's
+// 404 counts as done because remove() saw the object first (PROPFIND), as S3Backend does.
 // 401 is a refused login (check the user name and FTP_PASSWORD), 403 a refusal by the server.
 // Messages name the URL without its password.
 #pragma once

@@ -200,10 +200,16 @@ TEST(WebDavServerTest, Contract) {
   const char* url = std::getenv("DUPFS_TEST_WEBDAV_URL");
   if (url == nullptr) GTEST_SKIP() << "DUPFS_TEST_WEBDAV_URL is not set";
   BackendOptions options;
-  options.num_retries = 2;
+  // Enough for a proxy that fails every third request and loses every other MOVE's and
+  // DELETE's answer (how the backend was tried).
+  options.num_retries = 6;
   options.timeout = std::chrono::seconds(5);
   if (const char* pw = std::getenv("DUPFS_TEST_WEBDAV_PASSWORD")) options.password = pw;
   if (const char* ca = std::getenv("DUPFS_TEST_WEBDAV_CACERT")) options.tls.cacert_file = ca;
+  auto ok = [](const Status& st) -> testing::AssertionResult {
+    if (st) return testing::AssertionSuccess();
+    return testing::AssertionFailure() << st.error().message;
+  };
   auto opened = open_backend(url, options);
   ASSERT_TRUE(opened.has_value()) << opened.error().message;
   Backend& b = **opened;
@@ -212,10 +218,10 @@ TEST(WebDavServerTest, Contract) {
   ASSERT_FALSE(missing.has_value());
   EXPECT_EQ(missing.error().kind, ErrorKind::kNotFound) << missing.error().message;
   // The first write makes the directory and its parents.
-  ASSERT_TRUE(b.write("a", "hello world").has_value());
-  ASSERT_TRUE(b.write("b", "").has_value());
+  ASSERT_TRUE(ok(b.write("a", "hello world")));
+  ASSERT_TRUE(ok(b.write("b", "")));
   const std::string odd = "x y%z+&~:é";
-  ASSERT_TRUE(b.write(odd, "odd").has_value());
+  ASSERT_TRUE(ok(b.write(odd, "odd")));
   auto again = b.write("a", "other");
   ASSERT_FALSE(again.has_value());
   EXPECT_EQ(again.error().kind, ErrorKind::kExists);
@@ -229,7 +235,7 @@ TEST(WebDavServerTest, Contract) {
   EXPECT_EQ(*b.read("b"), "");
   std::string big(3 << 20, '\0');
   for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + i / 251);
-  ASSERT_TRUE(b.write("big", big).has_value());
+  ASSERT_TRUE(ok(b.write("big", big)));
   EXPECT_EQ(*b.read("big"), big);
   EXPECT_EQ(*b.read_range("big", 1 << 20, 10), big.substr(1 << 20, 10));
   auto names = *b.list();
@@ -238,7 +244,7 @@ TEST(WebDavServerTest, Contract) {
   EXPECT_EQ(*b.size("big"), big.size());  // from the listing
   EXPECT_EQ(b.read("missing").error().kind, ErrorKind::kNotFound);
   EXPECT_EQ(b.size("missing").error().kind, ErrorKind::kNotFound);
-  for (const auto& n : names) ASSERT_TRUE(b.remove(n).has_value()) << n;
+  for (const auto& n : names) ASSERT_TRUE(ok(b.remove(n))) << n;
   EXPECT_EQ(b.remove("a").error().kind, ErrorKind::kNotFound);
   EXPECT_TRUE(b.list()->empty());
 
@@ -246,7 +252,7 @@ TEST(WebDavServerTest, Contract) {
   auto loc = parse_webdav_url(url);
   ASSERT_TRUE(loc.has_value());
   CurlPoolOptions pool_options;
-  pool_options.num_retries = 1;
+  pool_options.num_retries = options.num_retries;
   pool_options.tls = options.tls;
   CurlPool pool(pool_options);
   auto gone = pool.run<long>("DELETE", [&](CURL* h) -> Result<long> {
@@ -256,14 +262,15 @@ TEST(WebDavServerTest, Contract) {
     if (loc->user) request.login.emplace(*loc->user, options.password.value_or(""));
     auto r = http_request(h, request, "test");
     if (!r) return std::unexpected(r.error());
+    if (r->status >= 500) return make_error(ErrorKind::kIoError, "HTTP 5xx");
     return r->status;
   });
   ASSERT_TRUE(gone.has_value()) << gone.error().message;
-  EXPECT_EQ(*gone, 204);
+  EXPECT_TRUE(*gone == 204 || *gone == 404) << *gone;  // 404: a lost answer sent again
   EXPECT_EQ(b.list().error().kind, ErrorKind::kNotFound);
-  ASSERT_TRUE(b.write("after", "x").has_value());
+  ASSERT_TRUE(ok(b.write("after", "x")));
   EXPECT_EQ(*b.read("after"), "x");
-  ASSERT_TRUE(b.remove("after").has_value());
+  ASSERT_TRUE(ok(b.remove("after")));
 }
 
 }  // namespace
