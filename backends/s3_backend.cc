@@ -185,7 +185,9 @@ Error S3Backend::s3_error(const HttpResponse& response, std::string_view where) 
   }
   auto fail = [&](ErrorKind kind, std::string text) { return Error{kind, std::move(text)}; };
   if (code == "NoSuchBucket") {
-    return fail(ErrorKind::kNotFound, fmt::format("{}: S3 bucket '{}' does not exist (at {})",
+    // Not kNotFound, which for a location means "nothing stored there yet": a bucket is not
+    // made on the fly (duplicity refuses too), so the URL is wrong.
+    return fail(ErrorKind::kInvalidArgument, fmt::format("{}: S3 bucket '{}' does not exist (at {})",
                                                   where, location_.bucket, endpoint_.origin));
   }
   if (code == "InvalidAccessKeyId") {
@@ -208,6 +210,12 @@ Error S3Backend::s3_error(const HttpResponse& response, std::string_view where) 
   }
   if (code == "SlowDown") {
     return fail(ErrorKind::kIoError, fmt::format("{}: S3 asks to slow down (SlowDown)", where));
+  }
+  if (code == "BadDigest" || code == "XAmzContentSHA256Mismatch" || code == "IncompleteBody") {
+    // The store got other bytes than were sent: damaged on the way, worth sending again.
+    return fail(ErrorKind::kIoError,
+                fmt::format("{}: the store refused the upload as damaged on the way ({})", where,
+                            code));
   }
   ErrorKind kind = http_status_kind(response.status);
   if (code.empty()) {

@@ -19,6 +19,7 @@
 
 #include "backends/backend.h"
 #include "tests/support/sshd.h"
+#include "tests/support/tcp_proxy.h"
 #include "tests/support/temp_dir.h"
 
 namespace dupfs {

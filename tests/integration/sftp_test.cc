@@ -27,6 +27,7 @@
 #include "tests/support/gpg_home.h"
 #include "tests/support/source_tree.h"
 #include "tests/support/sshd.h"
+#include "tests/support/tcp_proxy.h"
 #include "tests/support/tree.h"
 
 namespace dupfs::test {

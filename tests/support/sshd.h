@@ -1,26 +1,20 @@
-// A real OpenSSH server for tests, on a loopback port, and a TCP proxy in front of it that a
-// test can cut.
+// A real OpenSSH server for tests, on a loopback port. A TCP proxy to put in front of it (and cut)
+// is in tcp_proxy.h, included here for the ssh tests.
 //
 // SshServer makes a host key, a user key and an authorized_keys file in a directory the test
 // owns, writes an sshd_config there and runs `/usr/sbin/sshd -D -e -f <config>` listening on
 // 127.0.0.1 only (root login with the user key only; SFTP served by internal-sftp inside the
 // per-connection process). The destructor kills the server and every connection process it
 // forked, including frozen ones. Needs root (as the CI runs the tests).
-//
-// TcpProxy forwards 127.0.0.1:<its port> to another loopback port, counts the bytes going back
-// to the client, and can cut every connection once a given number of further bytes went through
-// (so a test can drop a connection in the middle of a transfer, deterministically).
 #pragma once
 
 #include <sys/types.h>
 
-#include <atomic>
-#include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
+
+#include "tests/support/tcp_proxy.h"
 
 namespace dupfs::test {
 
@@ -64,41 +58,6 @@ class SshServer {
   int port_ = 0;
   std::unique_ptr<Background> server_;  // the listener
   bool frozen_ = false;
-};
-
-class TcpProxy {
- public:
-  // Forwards connections on a free loopback port to 127.0.0.1:target_port.
-  explicit TcpProxy(int target_port);
-  ~TcpProxy();
-  TcpProxy(const TcpProxy&) = delete;
-  TcpProxy& operator=(const TcpProxy&) = delete;
-
-  int port() const { return port_; }
-  // Every open connection is closed once `bytes` more bytes went from the server to clients
-  // (reads), or from clients to the server (uploads).
-  enum class Direction { kToClients, kToServer };
-  void cut_after(uint64_t bytes, Direction direction = Direction::kToClients);
-  // Bytes each way so far, and connections cut so far.
-  uint64_t bytes_to_clients() const { return to_clients_.load(); }
-  uint64_t bytes_to_server() const { return to_server_.load(); }
-  int cuts() const { return cuts_.load(); }
-  int connections() const { return connections_.load(); }
-
- private:
-  void loop();
-  int listen_fd_ = -1;
-  int wake_[2] = {-1, -1};
-  int port_ = 0;
-  int target_port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::atomic<uint64_t> to_clients_{0};
-  std::atomic<uint64_t> to_server_{0};
-  std::atomic<int64_t> cut_at_{-1};         // counter value at which to cut; -1: never
-  std::atomic<bool> cut_to_server_{false};  // which counter
-  std::atomic<int> cuts_{0};
-  std::atomic<int> connections_{0};
-  std::thread thread_;
 };
 
 }  // namespace dupfs::test
