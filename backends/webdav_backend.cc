@@ -390,6 +390,13 @@ Result<std::vector<std::string>> WebDavBackend::list() const {
                          "multistatus: is this a WebDAV directory?",
                          where, r->status);
           }
+          if (r->status == 405 || r->status == 501) {
+            // Not a location the server serves WebDAV at (nothing to make: a wrong URL).
+            return error(ErrorKind::kInvalidArgument,
+                         "{}: the server does not serve WebDAV here (HTTP {} to PROPFIND); check "
+                         "the URL's path",
+                         where, r->status);
+          }
           return std::unexpected(http_error(*r, "PROPFIND", where));
         }
         // After a redirect, the hrefs are the new directory's.
