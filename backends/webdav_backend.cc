@@ -276,7 +276,8 @@ Result<uint64_t> WebDavBackend::stat_on(CURL* h, const std::string& dir, const s
                 {"Depth: 0", "Content-Type: application/xml; charset=\"utf-8\""}, kPropfindBody, 0,
                 true, where);
   if (!r) return std::unexpected(std::move(r.error()));
-  if (r->status == 404 || r->status == 410) {
+  // 409: some servers' answer when a parent directory is missing (so is the object).
+  if (r->status == 404 || r->status == 410 || r->status == 409) {
     return error(ErrorKind::kNotFound, "{}: no such file (HTTP {})", where, r->status);
   }
   if (r->status == 207) {
