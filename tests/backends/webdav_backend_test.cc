@@ -1,10 +1,15 @@
 #include "backends/webdav_backend.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+
+#include "tests/support/storage_servers.h"
+#include "tests/support/temp_dir.h"
 
 namespace dupfs {
 namespace {
@@ -193,19 +198,8 @@ TEST(WebDavMultistatusTest, EmptyAndBadAnswers) {
 namespace dupfs {
 namespace {
 
-// Against a real server when DUPFS_TEST_WEBDAV_URL names a fresh directory on one (the password
-// in DUPFS_TEST_WEBDAV_PASSWORD, the CA in DUPFS_TEST_WEBDAV_CACERT); skipped otherwise. The
-// storage tests of the integration suite start their own Apache.
-TEST(WebDavServerTest, Contract) {
-  const char* url = std::getenv("DUPFS_TEST_WEBDAV_URL");
-  if (url == nullptr) GTEST_SKIP() << "DUPFS_TEST_WEBDAV_URL is not set";
-  BackendOptions options;
-  // Enough for a proxy that fails every third request and loses every other MOVE's and
-  // DELETE's answer (how the backend was tried).
-  options.num_retries = 6;
-  options.timeout = std::chrono::seconds(5);
-  if (const char* pw = std::getenv("DUPFS_TEST_WEBDAV_PASSWORD")) options.password = pw;
-  if (const char* ca = std::getenv("DUPFS_TEST_WEBDAV_CACERT")) options.tls.cacert_file = ca;
+// The contract against a real server: `url` names a directory that does not exist yet.
+void check_contract(const std::string& url, const BackendOptions& options) {
   auto ok = [](const Status& st) -> testing::AssertionResult {
     if (st) return testing::AssertionSuccess();
     return testing::AssertionFailure() << st.error().message;
@@ -271,6 +265,83 @@ TEST(WebDavServerTest, Contract) {
   ASSERT_TRUE(ok(b.write("after", "x")));
   EXPECT_EQ(*b.read("after"), "x");
   ASSERT_TRUE(ok(b.remove("after")));
+}
+
+BackendOptions test_options() {
+  BackendOptions options;
+  // Enough for a proxy that fails every third request and loses every other MOVE's and
+  // DELETE's answer (how the backend was tried by hand).
+  options.num_retries = 6;
+  options.timeout = std::chrono::seconds(5);
+  return options;
+}
+
+// Apache (mod_dav_fs) started here, Basic and Digest, http and https.
+struct ApacheCase {
+  const char* name;
+  test::WebDavServer::Auth auth;
+  bool https;
+};
+
+class WebDavApacheTest : public ::testing::TestWithParam<ApacheCase> {};
+
+TEST_P(WebDavApacheTest, Contract) {
+  if (::getuid() != 0 || ::access("/usr/sbin/apache2", X_OK) != 0) {
+    GTEST_SKIP() << "needs root and /usr/sbin/apache2";
+  }
+  test::TempDir dir("dupfs-webdav-");
+  test::WebDavServer::Options o;
+  o.auth = GetParam().auth;
+  o.https = GetParam().https;
+  o.password = "p4ss w:rd";
+  test::WebDavServer dav(dir.path(), o);
+  BackendOptions options = test_options();
+  options.password = o.password;
+  if (o.https) options.tls.cacert_file = dav.cert_file();
+  check_contract(dav.duplicity_url("made/on/write"), options);
+
+  // A wrong password: one refusal, naming what to check and no password.
+  options.password = "wrong";
+  auto b = open_backend(dav.duplicity_url("made/on/write"), options);
+  ASSERT_TRUE(b.has_value());
+  auto refused = (*b)->list();
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().kind, ErrorKind::kAuth);
+  EXPECT_NE(refused.error().message.find("FTP_PASSWORD"), std::string::npos);
+  EXPECT_EQ(refused.error().message.find("wrong"), std::string::npos);
+  // TLS without the CA: the message names the options.
+  if (o.https) {
+    options.password = o.password;
+    options.tls.cacert_file.clear();
+    b = open_backend(dav.duplicity_url("x"), options);
+    auto untrusted = (*b)->list();
+    ASSERT_FALSE(untrusted.has_value());
+    EXPECT_EQ(untrusted.error().kind, ErrorKind::kAuth);
+    EXPECT_NE(untrusted.error().message.find("--ssl-cacert-file"), std::string::npos);
+  }
+  // Temporary names never stay behind.
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dav.dav_dir())) {
+    EXPECT_EQ(e.path().string().find("dupfs-tmp"), std::string::npos) << e.path();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    All, WebDavApacheTest,
+    ::testing::Values(ApacheCase{"BasicHttp", test::WebDavServer::Auth::kBasic, false},
+                      ApacheCase{"DigestHttp", test::WebDavServer::Auth::kDigest, false},
+                      ApacheCase{"BasicHttps", test::WebDavServer::Auth::kBasic, true},
+                      ApacheCase{"DigestHttps", test::WebDavServer::Auth::kDigest, true}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+// Another server (nginx, a NAS, ...) named by DUPFS_TEST_WEBDAV_URL: a directory that does not
+// exist yet, the password in DUPFS_TEST_WEBDAV_PASSWORD, the CA in DUPFS_TEST_WEBDAV_CACERT.
+TEST(WebDavServerTest, Contract) {
+  const char* url = std::getenv("DUPFS_TEST_WEBDAV_URL");
+  if (url == nullptr) GTEST_SKIP() << "DUPFS_TEST_WEBDAV_URL is not set";
+  BackendOptions options = test_options();
+  if (const char* pw = std::getenv("DUPFS_TEST_WEBDAV_PASSWORD")) options.password = pw;
+  if (const char* ca = std::getenv("DUPFS_TEST_WEBDAV_CACERT")) options.tls.cacert_file = ca;
+  check_contract(url, options);
 }
 
 }  // namespace
