@@ -1,5 +1,8 @@
 #include "backends/webdav_backend.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cctype>
 #include <cstdlib>
 #include <random>
@@ -172,7 +175,33 @@ WebDavBackend::WebDavBackend(WebDavLocation location, const BackendOptions& opti
       auth_methods_(static_cast<long>(CURLAUTH_BASIC | CURLAUTH_DIGEST)) {}
 
 Result<std::unique_ptr<WebDavBackend>> WebDavBackend::open(WebDavLocation location,
-                                                           const BackendOptions& options) {
+                                                           const BackendOptions& given) {
+  BackendOptions options = given;
+  if (location.tls && options.tls.verify) {
+    // duplicity's VerifiedHTTPSConnection: without --ssl-cacert-file, the first of these that
+    // exists is the CA file (and then the only one trusted, as with --ssl-cacert-file).
+    if (options.tls.cacert_file.empty()) {
+      const char* home = std::getenv("HOME");
+      std::vector<std::string> candidates;
+      if (home != nullptr && *home != '\0') {
+        candidates.push_back(std::string(home) + "/.duplicity/cacert.pem");
+        candidates.push_back(std::string(home) + "/duplicity_cacert.pem");
+      }
+      candidates.push_back("/etc/duplicity/cacert.pem");
+      for (const auto& c : candidates) {
+        struct stat st {};
+        if (::stat(c.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+          log_info("{}: trusting the CA certificates in {}", location.describe(), c);
+          options.tls.cacert_file = c;
+          break;
+        }
+      }
+    }
+    if (!options.tls.cacert_file.empty() && ::access(options.tls.cacert_file.c_str(), R_OK) != 0) {
+      return error(ErrorKind::kInvalidArgument, "CA certificate file '{}' is not readable",
+                   options.tls.cacert_file);
+    }
+  }
   // duplicity's order: the URL's password, then FTP_PASSWORD, then a question. Without a user
   // name there is no login to give a password to.
   std::optional<std::string> password = location.password;

@@ -2,13 +2,14 @@
 // http:// and https:// locations, through libcurl (curl_pool.h, http.h).
 //
 // Addressing: webdav[s]://[USER[:PASS]@]HOST[:PORT]/PATH; webdav and http speak HTTP, webdavs and
-// https HTTPS (TLS checked as BackendOptions::tls says). The directory is the URL's path with
-// runs of '/' folded and a '/' added at the end, as duplicity's sanitize_path() does; an object
-// is the directory's URL plus its percent-encoded name. The password is the URL's, else
-// FTP_PASSWORD (BackendOptions::password), else asked once when the storage is opened
-// (BackendOptions::ask_password), as duplicity asks; libcurl answers the server's Basic or Digest
-// challenge (after the first answer, only the scheme the server offered is used, so Basic costs
-// one round trip and Digest probes without the body).
+// https HTTPS (TLS checked as BackendOptions::tls says; without --ssl-cacert-file, duplicity's
+// ~/.duplicity/cacert.pem, ~/duplicity_cacert.pem or /etc/duplicity/cacert.pem when one exists).
+// The directory is the URL's path with runs of '/' folded and a '/' added at the end, as
+// duplicity's sanitize_path() does; an object is the directory's URL plus its percent-encoded
+// name. The password is the URL's, else FTP_PASSWORD (BackendOptions::password), else asked once
+// when the storage is opened (BackendOptions::ask_password), as duplicity asks; libcurl answers
+// the server's Basic or Digest challenge (after the first answer, only the scheme the server
+// offered is used, so Basic costs one round trip and Digest probes without the body).
 //
 // Requests: list() is PROPFIND Depth 1 on the directory (redirects followed; the hrefs are read
 // against the directory actually answered); an object is a response whose href is not the
