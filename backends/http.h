@@ -40,7 +40,8 @@ struct HttpResponse {
   std::optional<std::string> header(std::string_view lowercase_name) const;
 };
 
-// Sends `request` on `h` (prepared by CurlPool::run) and returns the answer, whatever its
+// Sends `request` on `h` (prepared by CurlPool::run; several requests may follow one another on
+// it, each setting its own method, body, login and redirects) and returns the answer, whatever its
 // status; libcurl's failures as perform() in curl_pool.h has them. `where` names the object in
 // messages.
 Result<HttpResponse> http_request(CURL* h, const HttpRequest& request, std::string_view where);
