@@ -8,6 +8,7 @@
 #include "backends/sftp_backend.h"
 #include "backends/ssh_url.h"
 #include "backends/url.h"
+#include "backends/webdav_backend.h"
 
 namespace dupfs {
 
@@ -68,11 +69,20 @@ Result<std::unique_ptr<Backend>> open_backend(const std::string& url,
     if (!ftp) return std::unexpected(ftp.error());
     return std::unique_ptr<Backend>(std::move(*ftp));
   }
+  if (is_webdav_scheme(ascii_lowercase(scheme))) {
+    auto location = parse_webdav_url(url);
+    if (!location) return std::unexpected(location.error());
+    auto webdav = WebDavBackend::open(std::move(*location), options);
+    if (!webdav) return std::unexpected(webdav.error());
+    return std::unique_ptr<Backend>(std::move(*webdav));
+  }
   // The URL may carry a password: name only the scheme.
-  return error(ErrorKind::kInvalidArgument,
-               "unsupported storage URL scheme '{}' (supported: file://, sftp://, scp://, s3://, "
-               "boto3+s3://, ftp://, ftps://, ftpes://)",
-               scheme);
+  return error(
+      ErrorKind::kInvalidArgument,
+      "unsupported storage URL scheme '{}' (supported: file://, sftp://, scp://, s3://, "
+      "boto3+s3://, s3+http://, webdav://, webdavs://, http://, https://, ftp://, ftps://, "
+      "ftpes://)",
+      scheme);
 }
 
 }  // namespace dupfs

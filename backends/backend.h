@@ -87,10 +87,12 @@ struct BackendOptions {
   // --ssh-options: ssh(1) options; IdentityFile, UserKnownHostsFile, GlobalKnownHostsFile and
   // Port are used (see backends/ssh_url.h).
   std::string ssh_options;
-  // The SSH password (and passphrase of keys) when the URL has none: FTP_PASSWORD, as duplicity.
+  // The SSH or WebDAV password (and passphrase of SSH keys) when the URL has none: FTP_PASSWORD,
+  // as duplicity.
   std::optional<std::string> password;
-  // --ssh-askpass: asked once, when the storage is opened, if neither the URL nor `password`
-  // has one; gets the prompt ("Password for 'user@host': "), returns nullopt when it cannot ask.
+  // Asked once, when the storage is opened, if neither the URL nor `password` has one (SSH: only
+  // with --ssh-askpass; WebDAV: always, as duplicity asks); gets the prompt
+  // ("Password for 'user@host': "), returns nullopt when it cannot ask.
   std::function<std::optional<std::string>(const std::string& prompt)> ask_password;
   // Connections kept open at most (parallel reads and uploads each take one).
   int max_connections = 4;
@@ -105,11 +107,12 @@ struct BackendOptions {
 std::chrono::milliseconds retry_pause(int attempt);
 
 // Opens the storage named by a duplicity URL: file:///path, file://relative, plain paths;
-// sftp:// and scp:// (also paramiko+ and pexpect+ prefixed) through SFTP; s3://, boto3+s3://
-// and s3+http:// (s3_backend.h); ftp://, ftps:// (implicit TLS) and ftpes:// (AUTH TLS), also
-// lftp+ prefixed (ftp_backend.h). kInvalidArgument for an unknown scheme or a malformed URL.
-// Does not touch the storage (network storage connects on first use; only the password
-// question, ask_password, is asked here).
+// sftp:// and scp:// (also paramiko+ and pexpect+ prefixed) through SFTP; s3://, boto3+s3:// and
+// s3+http:// (s3_backend.h); webdav://, webdavs://, http:// and https:// through WebDAV
+// (webdav_backend.h); ftp://, ftps:// (implicit TLS) and ftpes:// (AUTH TLS), also lftp+
+// prefixed (ftp_backend.h). kInvalidArgument for an unknown scheme or a malformed URL. Does not
+// touch the storage (network storage connects on first use; only the password question,
+// ask_password, is asked here).
 Result<std::unique_ptr<Backend>> open_backend(const std::string& url,
                                               const BackendOptions& options = {});
 

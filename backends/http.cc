@@ -42,13 +42,27 @@ Result<HttpResponse> http_request(CURL* h, const HttpRequest& request, std::stri
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, collect_header);
   curl_easy_setopt(h, CURLOPT_HEADERDATA, &response.headers);
+  // The handle may have served another request in the same pool_.run() (a PUT, then a PROPFIND):
+  // nothing of that one's method, upload, login or redirects may stay.
+  curl_easy_setopt(h, CURLOPT_UPLOAD, 0L);
+  curl_easy_setopt(h, CURLOPT_NOBODY, 0L);
+  curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+  curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, nullptr);
+  curl_easy_setopt(h, CURLOPT_READFUNCTION, nullptr);
+  curl_easy_setopt(h, CURLOPT_READDATA, nullptr);
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+  if (!request.login) {
+    curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+    curl_easy_setopt(h, CURLOPT_USERNAME, nullptr);
+    curl_easy_setopt(h, CURLOPT_PASSWORD, nullptr);
+  }
   if (request.method == "HEAD") {
     curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
   } else if (request.method != "GET" || request.body) {
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   }
   if (request.login) {
-    curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC | CURLAUTH_DIGEST);
+    curl_easy_setopt(h, CURLOPT_HTTPAUTH, request.auth_methods);
     curl_easy_setopt(h, CURLOPT_USERNAME, request.login->first.c_str());
     curl_easy_setopt(h, CURLOPT_PASSWORD, request.login->second.c_str());
   }

@@ -22,6 +22,9 @@ struct HttpRequest {
   std::optional<std::string_view> body;
   // Basic or Digest, whichever the server asks for (libcurl answers its challenge).
   std::optional<std::pair<std::string, std::string>> login;  // user, password
+  // The schemes offered for `login` (CURLAUTH_*): a single one is used without waiting for the
+  // server's challenge (Digest then probes with an empty body before sending the real one).
+  unsigned long auth_methods = CURLAUTH_BASIC | CURLAUTH_DIGEST;
   bool follow_redirects = false;
   // Bytes the answer's body is expected to have, to reserve room for them.
   size_t expected_size = 0;
@@ -37,7 +40,8 @@ struct HttpResponse {
   std::optional<std::string> header(std::string_view lowercase_name) const;
 };
 
-// Sends `request` on `h` (prepared by CurlPool::run) and returns the answer, whatever its
+// Sends `request` on `h` (prepared by CurlPool::run; several requests may follow one another on
+// it, each setting its own method, body, login and redirects) and returns the answer, whatever its
 // status; libcurl's failures as perform() in curl_pool.h has them. `where` names the object in
 // messages.
 Result<HttpResponse> http_request(CURL* h, const HttpRequest& request, std::string_view where);

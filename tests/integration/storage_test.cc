@@ -11,6 +11,8 @@
 // And S3's own: multipart uploads, listings of more than 1,000 objects.
 #include <fmt/core.h>
 #include <gtest/gtest.h>
+#include <pwd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -124,6 +126,70 @@ class S3Storage : public Storage {
  private:
   S3Server s3_;
   S3SignatureFront front_;
+};
+
+// WebDAV on Apache with Basic authentication, over http or https (duplicity 0.8.22 cannot do
+// Digest on a URL with a port, so Digest has no oracle here: see storage_servers_test.cc).
+class WebDavStorage : public Storage {
+ public:
+  WebDavStorage(const std::string& dir, bool https) : dav_(dir, options(https)) {}
+  std::string url(const std::string& path, int port = 0) const override {
+    return fmt::format("{}://{}@127.0.0.1:{}/dav/{}", dav_.options().https ? "webdavs" : "webdav",
+                       WebDavServer::kUser, port == 0 ? dav_.port() : port, path);
+  }
+  std::vector<std::string> options(int /*port*/ = 0) const override {
+    // The certificate names 127.0.0.1, whatever the port.
+    if (dav_.options().https) return {"--ssl-cacert-file", dav_.cert_file()};
+    return {"--ssl-cacert-path", "/etc/ssl/certs"};  // no-op for http; the tests take two
+  }
+  std::map<std::string, std::string> env() const override {
+    return {{"FTP_PASSWORD", dav_.options().password}};
+  }
+  std::map<std::string, std::string> wrong_credentials() const override {
+    return {{"FTP_PASSWORD", "not-the-password"}};
+  }
+  std::string wrong_credentials_word() const override { return "login refused"; }
+  // Outside the DAV tree: Apache answers PROPFIND with 405.
+  std::string missing_location() const override {
+    return fmt::format("{}://{}@127.0.0.1:{}/nodav/x", dav_.options().https ? "webdavs" : "webdav",
+                       WebDavServer::kUser, dav_.port());
+  }
+  std::string missing_word() const override { return "does not serve WebDAV"; }
+  int port() const override { return dav_.port(); }
+  TestServer& server() override { return dav_; }
+  std::set<std::string> stored(const std::string& path) const override {
+    std::set<std::string> names;
+    for (const auto& e : fs::directory_iterator(dav_.dav_dir() + "/" + path)) {
+      if (e.is_regular_file()) names.insert(e.path().filename().string());
+    }
+    return names;
+  }
+  void copy(const std::string& from, const std::string& to) const override {
+    std::string target = dav_.dav_dir() + "/" + to;
+    fs::create_directories(fs::path(target).parent_path());
+    fs::copy(dav_.dav_dir() + "/" + from, target, fs::copy_options::recursive);
+    // Apache's workers (www-data) must be able to delete the copies.
+    const passwd* www = ::getpwnam("www-data");
+    if (www == nullptr) return;
+    for (fs::path p = target; p != fs::path(dav_.dav_dir()); p = p.parent_path()) {
+      (void)::chown(p.c_str(), www->pw_uid, www->pw_gid);
+    }
+    for (const auto& e : fs::recursive_directory_iterator(target)) {
+      (void)::chown(e.path().c_str(), www->pw_uid, www->pw_gid);
+    }
+  }
+  void erase(const std::string& path, const std::string& name) const override {
+    fs::remove(dav_.dav_dir() + "/" + path + "/" + name);
+  }
+
+ private:
+  static WebDavServer::Options options(bool https) {
+    WebDavServer::Options o;
+    o.https = https;
+    o.password = "dav p4ss:word";
+    return o;
+  }
+  WebDavServer dav_;
 };
 
 using MakeStorage = std::function<std::unique_ptr<Storage>(const std::string& dir)>;
@@ -459,6 +525,14 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(Kind{"S3",
                            [](const std::string& dir) -> std::unique_ptr<Storage> {
                              return std::make_unique<S3Storage>(dir);
+                           }},
+                      Kind{"WebDav",
+                           [](const std::string& dir) -> std::unique_ptr<Storage> {
+                             return std::make_unique<WebDavStorage>(dir, false);
+                           }},
+                      Kind{"WebDavs",
+                           [](const std::string& dir) -> std::unique_ptr<Storage> {
+                             return std::make_unique<WebDavStorage>(dir, true);
                            }}),
     [](const ::testing::TestParamInfo<Kind>& info) { return info.param.name; });
 
