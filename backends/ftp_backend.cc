@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <random>
+#include <thread>
 
 #include "backends/base/log.h"
 #include "backends/url.h"
@@ -169,6 +170,15 @@ void FtpBackend::setup(CURL* h, const std::string& url) const {
     // ftpes://: AUTH TLS before the login, required; both: PROT P for data connections.
     curl_easy_setopt(h, CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_ALL));
     curl_easy_setopt(h, CURLOPT_FTPSSLAUTH, static_cast<long>(CURLFTPAUTH_TLS));
+    // libcurl before 8.10 loses the end of uploads over TLS 1.3 data connections: it closes
+    // them with the server's session ticket unread, the kernel answers with a reset, and the
+    // server drops what it had not read yet (curl issues 6149 and 13556; seen here with
+    // pyftpdlib: 112 KiB of a 1 MB volume arrived). TLS 1.2 sends tickets inside the handshake.
+    if (curl_version_info(CURLVERSION_NOW)->version_num < 0x080a00) {
+      curl_easy_setopt(h, CURLOPT_SSLVERSION,
+                       static_cast<long>(CURL_SSLVERSION_TLSv1_2) |
+                           static_cast<long>(CURL_SSLVERSION_MAX_TLSv1_2));
+    }
   }
   if (active_) {
     curl_easy_setopt(h, CURLOPT_FTPPORT, "-");
@@ -389,16 +399,7 @@ Result<std::string> FtpBackend::read(const std::string& name) const {
   });
 }
 
-Status FtpBackend::write(const std::string& name, std::string_view data) {
-  if (auto st = check_name(name, describe()); !st) return st;
-  forget(name);
-  auto existing = size(name);
-  if (existing) return error(ErrorKind::kExists, "{}/{} already exists", describe(), name);
-  if (existing.error().kind != ErrorKind::kNotFound) return std::unexpected(existing.error());
-
-  std::mt19937_64 random(std::random_device{}());
-  const std::string tmp = fmt::format(".{}.dupfs-tmp.{:016x}", name, random());
-  // 1. The bytes, under the temporary name (STOR replaces what an earlier try left there).
+Status FtpBackend::store(const std::string& tmp, std::string_view data) const {
   auto stored = pool_.run<bool>("STOR " + tmp, [&](CURL* h) -> Result<bool> {
     setup(h, location_.curl_url(tmp));
     curl_easy_setopt(h, CURLOPT_FTP_CREATE_MISSING_DIRS,
@@ -415,18 +416,44 @@ Status FtpBackend::write(const std::string& name, std::string_view data) {
     }
     return true;
   });
-  if (!stored) {
-    delete_quietly(tmp);
-    return std::unexpected(std::move(stored.error()));
-  }
-  // 2. All of it arrived.
-  auto held = size(tmp);
-  if (!held || *held != data.size()) {
-    delete_quietly(tmp);
-    if (!held) return std::unexpected(std::move(held.error()));
-    return error(ErrorKind::kIoError,
-                 "{}/{}: the FTP server holds {} bytes of the {} sent: the upload was cut short",
-                 describe(), name, *held, data.size());
+  if (!stored) return std::unexpected(std::move(stored.error()));
+  return {};
+}
+
+Status FtpBackend::write(const std::string& name, std::string_view data) {
+  if (auto st = check_name(name, describe()); !st) return st;
+  forget(name);
+  auto existing = size(name);
+  if (existing) return error(ErrorKind::kExists, "{}/{} already exists", describe(), name);
+  if (existing.error().kind != ErrorKind::kNotFound) return std::unexpected(existing.error());
+
+  std::mt19937_64 random(std::random_device{}());
+  const std::string tmp = fmt::format(".{}.dupfs-tmp.{:016x}", name, random());
+  // 1. The bytes, under the temporary name (STOR replaces what an earlier try left there);
+  // 2. all of them arrived (else sent again, as a failed try).
+  const int tries = std::max(1, pool_.options().num_retries);
+  for (int attempt = 1;; ++attempt) {
+    auto stored = store(tmp, data);
+    if (!stored) {
+      delete_quietly(tmp);
+      return stored;
+    }
+    auto held = size(tmp);
+    if (held && *held == data.size()) break;
+    if (!held) {
+      delete_quietly(tmp);
+      return std::unexpected(std::move(held.error()));
+    }
+    Error cut{ErrorKind::kIoError,
+              fmt::format("{}/{}: the FTP server holds {} bytes of the {} sent: the upload was "
+                          "cut short",
+                          describe(), name, *held, data.size())};
+    log_retry("STOR " + tmp, cut, attempt, tries);
+    if (attempt == tries) {
+      delete_quietly(tmp);
+      return std::unexpected(std::move(cut));
+    }
+    std::this_thread::sleep_for(retry_pause(attempt + 1));
   }
   // 3. Into place.
   auto renamed = pool_.run<bool>("RNFR/RNTO " + name, [&](CURL* h) -> Result<bool> {

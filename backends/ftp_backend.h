@@ -135,6 +135,8 @@ class FtpBackend : public Backend {
                      std::string_view name, CURLcode* code = nullptr) const;
   // Deletes `name` with one try, failures ignored (a temporary file left by a failed upload).
   void delete_quietly(const std::string& name) const;
+  // One STOR of `data` to `tmp` (with the pool's retries; missing directories made).
+  Status store(const std::string& tmp, std::string_view data) const;
   // Bytes [offset, offset + length) fetched from the server, fewer at the end.
   Result<std::string> fetch_range(const std::string& name, uint64_t offset, size_t length) const;
   void forget(const std::string& name) const;

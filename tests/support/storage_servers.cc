@@ -409,6 +409,13 @@ else:
             return super().readable()
 
     Handler.dtp_handler = DTPHandler
+    # At most TLS 1.2: over TLS 1.3 the server sends its session ticket after the handshake,
+    # clients that never read the data connection during an upload (lftp 4.9, libcurl < 8.10)
+    # close it with the ticket unread, the kernel resets the connection and the end of the
+    # upload is lost (curl issue 6149): duplicity's own volumes arrive damaged.
+    from OpenSSL import SSL
+    Handler.ssl_options = (SSL.OP_NO_SSLv2 | SSL.OP_NO_SSLv3 | SSL.OP_NO_COMPRESSION |
+                           SSL.OP_NO_TLSv1_3)
     Handler.certfile = certfile
     Handler.keyfile = keyfile
 
