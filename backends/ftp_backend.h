@@ -36,7 +36,8 @@
 // write(): SIZE (kExists when the name is taken), then STOR under a temporary name in the same
 // directory (".NAME.dupfs-tmp.RANDOM"; directories created as needed, as lftp's mkdir -p), then
 // SIZE of that file, which must equal the bytes sent (plain FTP has no checksum; a short file is
-// deleted and the upload fails), then RNFR/RNTO into place. The temporary file is deleted when
+// sent again, as a failed try, up to --num-retries times), then RNFR/RNTO into place. Over TLS
+// with libcurl < 8.10, TLS is at most 1.2: 1.3 loses the end of uploads (ftp_backend.cc). The temporary file is deleted when
 // anything fails. RNTO replaces an existing file on most servers: a writer racing this one
 // between the first SIZE and RNTO is not detected (duplicity writes each name once).
 // remove(): DELE in the directory (550: kNotFound).
