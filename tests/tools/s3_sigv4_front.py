@@ -15,7 +15,7 @@ then passes the request on to s3rver and its answer back (HTTP/1.1, keep-alive).
 
   s3_sigv4_front.py LISTEN_PORT S3RVER_PORT   (keys: S3RVER/S3RVER, s3rver's own account)
 
-It counts the bytes of the bodies it sends back: GET /__dupfs_front/bytes_out answers the count
+It logs one line per request on stdout and counts the bytes of the bodies it sends back: GET /__dupfs_front/bytes_out answers the count
 (and is not passed on), so a test or a benchmark can read what clients downloaded.
 """
 import base64
@@ -96,6 +96,9 @@ class Front(http.server.BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         pass
 
+    def log_request(self, code="-", size="-"):
+        pass
+
     def answer(self, status, body, headers=()):
         self.send_response(status)
         for name, value in headers:
@@ -107,6 +110,9 @@ class Front(http.server.BaseHTTPRequestHandler):
 
     def handle_any(self):
         global bytes_out
+        # One line per request as it arrives ("PUT /bucket/key?partNumber=1&uploadId=..."), for
+        # tests that check which requests a client sent, answered or not.
+        print("%s %s" % (self.command, self.path), flush=True)
         length = int(self.headers.get("Content-Length", "0") or "0")
         body = self.rfile.read(length) if length else b""
         if self.path == "/__dupfs_front/bytes_out":
