@@ -11,7 +11,6 @@ namespace dupfs {
 namespace {
 
 // Windows kept by read_range() at most.
-constexpr size_t kMaxWindows = 4;
 
 // Names go into FTP commands as they are: nothing that ends a command line or names another
 // directory.
@@ -269,10 +268,7 @@ void FtpBackend::delete_quietly(const std::string& name) const {
   });
 }
 
-void FtpBackend::forget(const std::string& name) const {
-  std::lock_guard lock(windows_mu_);
-  std::erase_if(windows_, [&](const Window& w) { return w.name == name; });
-}
+void FtpBackend::forget(const std::string& name) const { windows_.forget(name); }
 
 // ---------------------------------------------------------------------------------------------
 // Backend
@@ -349,41 +345,8 @@ Result<std::string> FtpBackend::read_range(const std::string& name, uint64_t off
     if (!total) return std::unexpected(total.error());
     return std::string();
   }
-  std::string out;
-  {
-    std::lock_guard lock(windows_mu_);
-    for (auto it = windows_.begin(); it != windows_.end(); ++it) {
-      if (it->name != name || offset < it->offset || offset > it->offset + it->data.size()) {
-        continue;
-      }
-      size_t start = offset - it->offset;
-      size_t take = std::min(length, it->data.size() - start);
-      out.assign(it->data, start, take);
-      bool at_end = it->at_end;
-      // What was read is not kept: sequential reads move the window along.
-      it->data.erase(0, start + take);
-      it->offset = offset + take;
-      if (it->data.empty() && !at_end) windows_.erase(it);
-      if (out.size() == length || at_end) return out;
-      break;
-    }
-  }
-  const uint64_t from = offset + out.size();
-  const size_t need = length - out.size();
-  const size_t want = std::max(need, kReadWindow);
-  auto got = fetch_range(name, from, want);
-  if (!got) return std::unexpected(std::move(got.error()));
-  const bool at_end = got->size() < want;
-  if (got->size() > need || at_end) {
-    Window w{name, from + std::min(need, got->size()),
-             got->size() > need ? got->substr(need) : std::string(), at_end};
-    got->resize(std::min(need, got->size()));
-    std::lock_guard lock(windows_mu_);
-    windows_.push_back(std::move(w));
-    while (windows_.size() > kMaxWindows) windows_.pop_front();
-  }
-  out += *got;
-  return out;
+  return windows_.read(name, offset, length,
+                       [&](uint64_t from, size_t want) { return fetch_range(name, from, want); });
 }
 
 Result<std::string> FtpBackend::read(const std::string& name) const {

@@ -37,12 +37,12 @@
 // directory (".NAME.dupfs-tmp.RANDOM"; directories created as needed, as lftp's mkdir -p), then
 // SIZE of that file, which must equal the bytes sent (plain FTP has no checksum; a short file is
 // sent again, as a failed try, up to --num-retries times), then RNFR/RNTO into place. Over TLS
-// with libcurl < 8.10, TLS is at most 1.2: 1.3 loses the end of uploads (ftp_backend.cc). The temporary file is deleted when
-// anything fails. RNTO replaces an existing file on most servers: a writer racing this one
-// between the first SIZE and RNTO is not detected (duplicity writes each name once).
-// remove(): DELE in the directory (550: kNotFound).
-// Commands sent with a request (RNFR/RNTO, DELE) go after libcurl's CWD (CURLOPT_POSTQUOTE):
-// CURLOPT_QUOTE commands run before it, in whatever directory a kept connection was left in.
+// with libcurl < 8.10, TLS is at most 1.2: 1.3 loses the end of uploads (ftp_backend.cc). The
+// temporary file is deleted when anything fails. RNTO replaces an existing file on most servers: a
+// writer racing this one between the first SIZE and RNTO is not detected (duplicity writes each
+// name once). remove(): DELE in the directory (550: kNotFound). Commands sent with a request
+// (RNFR/RNTO, DELE) go after libcurl's CWD (CURLOPT_POSTQUOTE): CURLOPT_QUOTE commands run before
+// it, in whatever directory a kept connection was left in.
 //
 // TLS (ftps://, ftpes://): the control and data connections are both protected (PROT P); the
 // server's certificate is checked against --ssl-cacert-file / --ssl-cacert-path or the system's
@@ -59,7 +59,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -69,6 +68,7 @@
 
 #include "backends/backend.h"
 #include "backends/curl_pool.h"
+#include "backends/read_windows.h"
 
 namespace dupfs {
 
@@ -147,15 +147,8 @@ class FtpBackend : public Backend {
   bool active_;
   CurlPool pool_;
 
-  // Windows fetched by read_range() and not yet read (a few, the newest last). A leaf lock.
-  struct Window {
-    std::string name;
-    uint64_t offset;
-    std::string data;
-    bool at_end;  // the file ends where `data` does
-  };
-  mutable std::mutex windows_mu_;
-  mutable std::deque<Window> windows_;
+  // Sequential reads fetch kReadWindow bytes at a time (read_windows.h).
+  ReadWindows windows_{kReadWindow, 4};
 };
 
 }  // namespace dupfs

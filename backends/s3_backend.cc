@@ -187,8 +187,9 @@ Error S3Backend::s3_error(const HttpResponse& response, std::string_view where) 
   if (code == "NoSuchBucket") {
     // Not kNotFound, which for a location means "nothing stored there yet": a bucket is not
     // made on the fly (duplicity refuses too), so the URL is wrong.
-    return fail(ErrorKind::kInvalidArgument, fmt::format("{}: S3 bucket '{}' does not exist (at {})",
-                                                  where, location_.bucket, endpoint_.origin));
+    return fail(ErrorKind::kInvalidArgument,
+                fmt::format("{}: S3 bucket '{}' does not exist (at {})", where, location_.bucket,
+                            endpoint_.origin));
   }
   if (code == "InvalidAccessKeyId") {
     return fail(ErrorKind::kAuth,
@@ -213,9 +214,9 @@ Error S3Backend::s3_error(const HttpResponse& response, std::string_view where) 
   }
   if (code == "BadDigest" || code == "XAmzContentSHA256Mismatch" || code == "IncompleteBody") {
     // The store got other bytes than were sent: damaged on the way, worth sending again.
-    return fail(ErrorKind::kIoError,
-                fmt::format("{}: the store refused the upload as damaged on the way ({})", where,
-                            code));
+    return fail(
+        ErrorKind::kIoError,
+        fmt::format("{}: the store refused the upload as damaged on the way ({})", where, code));
   }
   ErrorKind kind = http_status_kind(response.status);
   if (code.empty()) {
@@ -298,6 +299,12 @@ Result<uint64_t> S3Backend::size(const std::string& name) const {
 Result<std::string> S3Backend::read_range(const std::string& name, uint64_t offset,
                                           size_t length) const {
   if (length == 0) return std::string();
+  return windows_.read(name, offset, length,
+                       [&](uint64_t from, size_t want) { return fetch_range(name, from, want); });
+}
+
+Result<std::string> S3Backend::fetch_range(const std::string& name, uint64_t offset,
+                                           size_t length) const {
   std::string where = describe() + "/" + name;
   std::string range = fmt::format("bytes={}-{}", offset, offset + length - 1);
   return pool_.run<std::string>("GET " + name, [&](CURL* h) -> Result<std::string> {
@@ -438,6 +445,7 @@ Status S3Backend::write(const std::string& name, std::string_view data) {
     std::lock_guard lock(sizes_mu_);
     sizes_.erase(name);
   }
+  windows_.forget(name);
   if (data.size() > s3_.multipart_chunk_size) return put_multipart(name, data);
   return put_single(name, data);
 }
@@ -449,6 +457,7 @@ Status S3Backend::remove(const std::string& name) {
     std::lock_guard lock(sizes_mu_);
     sizes_.erase(name);
   }
+  windows_.forget(name);
   std::string where = describe() + "/" + name;
   auto done = pool_.run<bool>("DELETE " + name, [&](CURL* h) -> Result<bool> {
     auto r = send(h, "DELETE", key_of(name), {}, {}, std::nullopt, 0, where);

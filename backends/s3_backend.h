@@ -8,7 +8,8 @@
 // An object's key is the URL's prefix, '/', then its name.
 //
 // Requests: list() is ListObjectsV2 with delimiter '/', page after page (continuation tokens);
-// the sizes it returns answer size() until the object changes. read_range() is a ranged GET.
+// the sizes it returns answer size() until the object changes. read_range() is a ranged GET of
+// 8 MiB or more, kept for the sequential reads that follow (read_windows.h).
 // write() checks the name is free (HEAD), then PUTs the object with Content-MD5 and its real
 // SHA-256 (x-amz-content-sha256), so the store refuses a body damaged on the way; objects larger
 // than --s3-multipart-chunk-size go up as a multipart upload (aborted on failure, never left
@@ -29,6 +30,7 @@
 #include "backends/backend.h"
 #include "backends/curl_pool.h"
 #include "backends/http.h"
+#include "backends/read_windows.h"
 
 namespace dupfs {
 
@@ -85,6 +87,8 @@ class S3Backend : public Backend {
   // The error for an answer that is not a success.
   Error s3_error(const HttpResponse& response, std::string_view where) const;
   Result<uint64_t> head(const std::string& name) const;
+  // One ranged GET: bytes [offset, offset + length), fewer at the end.
+  Result<std::string> fetch_range(const std::string& name, uint64_t offset, size_t length) const;
   Status put_single(const std::string& name, std::string_view data) const;
   Status put_multipart(const std::string& name, std::string_view data) const;
   std::string storage_class_for(const std::string& name) const;
@@ -99,6 +103,8 @@ class S3Backend : public Backend {
   // Sizes from the last listing, until the object is written or removed. A leaf lock.
   mutable std::mutex sizes_mu_;
   mutable std::map<std::string, uint64_t> sizes_;
+  // Sequential reads fetch 8 MiB at a time (read_windows.h).
+  ReadWindows windows_{size_t{8} << 20, 8};
 };
 
 }  // namespace dupfs

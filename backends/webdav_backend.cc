@@ -462,6 +462,12 @@ Result<uint64_t> WebDavBackend::size(const std::string& name) const {
 Result<std::string> WebDavBackend::read_range(const std::string& name, uint64_t offset,
                                               size_t length) const {
   if (length == 0) return std::string();
+  return windows_.read(name, offset, length,
+                       [&](uint64_t from, size_t want) { return fetch_range(name, from, want); });
+}
+
+Result<std::string> WebDavBackend::fetch_range(const std::string& name, uint64_t offset,
+                                               size_t length) const {
   std::string where = where_of(name);
   std::string range = fmt::format("Range: bytes={}-{}", offset, offset + length - 1);
   return pool_.run<std::string>("GET " + where, [&](CURL* h) -> Result<std::string> {
@@ -490,6 +496,7 @@ Status WebDavBackend::write(const std::string& name, std::string_view data) {
     std::lock_guard lock(sizes_mu_);
     sizes_.erase(name);
   }
+  windows_.forget(name);
   if (auto made = ensure_directory(); !made) return made;
 
   std::mt19937_64 random(std::random_device{}());
@@ -575,6 +582,7 @@ Status WebDavBackend::remove(const std::string& name) {
     std::lock_guard lock(sizes_mu_);
     sizes_.erase(name);
   }
+  windows_.forget(name);
   std::string where = where_of(name);
   auto done = pool_.run<bool>("DELETE " + where, [&](CURL* h) -> Result<bool> {
     auto r = send(h, "DELETE", path_of(name), {}, std::nullopt, 0, false, where);

@@ -48,6 +48,7 @@
 #include "backends/backend.h"
 #include "backends/curl_pool.h"
 #include "backends/http.h"
+#include "backends/read_windows.h"
 
 namespace dupfs {
 
@@ -101,6 +102,8 @@ class WebDavBackend : public Backend {
   void after_fork() override { pool_.after_fork(); }
 
  private:
+  // One ranged GET: bytes [offset, offset + length), fewer at the end.
+  Result<std::string> fetch_range(const std::string& name, uint64_t offset, size_t length) const;
   WebDavBackend(WebDavLocation location, const BackendOptions& options,
                 std::optional<std::string> password);
 
@@ -137,6 +140,8 @@ class WebDavBackend : public Backend {
   // Sizes from the last listing, until the object is written or removed. A leaf lock.
   mutable std::mutex sizes_mu_;
   mutable std::map<std::string, uint64_t> sizes_;
+  // Sequential reads fetch 8 MiB at a time (read_windows.h).
+  ReadWindows windows_{size_t{8} << 20, 8};
 };
 
 }  // namespace dupfs
