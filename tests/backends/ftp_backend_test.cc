@@ -18,6 +18,7 @@
 
 #include "backends/backend.h"
 #include "tests/support/process.h"
+#include "tests/support/source_tree.h"
 #include "tests/support/temp_dir.h"
 
 namespace dupfs {
@@ -183,25 +184,6 @@ bool accepts(int port) {
   return ok;
 }
 
-std::string random_bytes(size_t n, unsigned seed) {
-  std::mt19937 gen(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(gen());
-  return s;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void spit(const std::string& path, const std::string& data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << data;
-}
-
 class FtpBackendTest : public ::testing::Test {
  protected:
   void SetUp() override { start("/"); }
@@ -210,14 +192,14 @@ class FtpBackendTest : public ::testing::Test {
     if (!have_pyftpdlib()) GTEST_SKIP() << "/usr/bin/python3 has no pyftpdlib";
     server_.reset();
     std::filesystem::create_directories(home() + login);
-    spit(dir_.file("server.py"), kServerScript);
+    test::write_file(dir_.file("server.py"), kServerScript);
     port_ = free_port();
     server_ = std::make_unique<Background>(
         std::vector<std::string>{"/usr/bin/python3", dir_.file("server.py"), std::to_string(port_),
                                  home(), login},
         dir_.file("server.log"), std::map<std::string, std::string>{{"FTP_TEST_PASSWORD", "pw"}});
     ASSERT_TRUE(test::wait_until([&] { return accepts(port_); }, std::chrono::seconds(20)))
-        << slurp(dir_.file("server.log"));
+        << test::read_file(dir_.file("server.log"));
   }
 
   std::string home() const { return dir_.file("home"); }
@@ -248,9 +230,9 @@ TEST_F(FtpBackendTest, ListSizeReadWriteRemove) {
   ASSERT_FALSE(missing.has_value());
   EXPECT_EQ(missing.error().kind, ErrorKind::kNotFound) << missing.error().message;
 
-  std::string data = random_bytes(3 << 20, 1);
+  std::string data = test::pseudo_random_bytes(3 << 20, 1);
   ASSERT_TRUE(b->write("vol1", data).has_value());  // creates store/
-  EXPECT_EQ(slurp(home() + "/store/vol1"), data);
+  EXPECT_EQ(test::read_file(home() + "/store/vol1"), data);
   ASSERT_TRUE(b->write("empty", "").has_value());
   auto names = b->list();
   ASSERT_TRUE(names.has_value()) << names.error().message;
@@ -268,7 +250,7 @@ TEST_F(FtpBackendTest, ListSizeReadWriteRemove) {
   auto exists = b->write("vol1", "other");
   ASSERT_FALSE(exists.has_value());
   EXPECT_EQ(exists.error().kind, ErrorKind::kExists);
-  EXPECT_EQ(slurp(home() + "/store/vol1"), data);
+  EXPECT_EQ(test::read_file(home() + "/store/vol1"), data);
 
   ASSERT_TRUE(b->remove("vol1").has_value());
   EXPECT_FALSE(std::filesystem::exists(home() + "/store/vol1"));
@@ -282,7 +264,7 @@ TEST_F(FtpBackendTest, RangesAreExact) {
   auto b = open(url("r"), options());
   ASSERT_TRUE(b);
   const size_t total = FtpBackend::kReadWindow * 2 + 12345;
-  std::string data = random_bytes(total, 2);
+  std::string data = test::pseudo_random_bytes(total, 2);
   ASSERT_TRUE(b->write("v", data).has_value());
   // Sequential pieces (served from windows), then random ones, then the ends.
   std::string whole;
@@ -316,8 +298,8 @@ TEST_F(FtpBackendTest, RelativeAndAbsolutePaths) {
   // The user's home is the server's root here (pyftpdlib chroots): ftp://h/a and ftp://h//a
   // are the same directory, and ftp://h/ is the home itself.
   std::filesystem::create_directories(home() + "/a");
-  spit(home() + "/a/f", "x");
-  spit(home() + "/top", "y");
+  test::write_file(home() + "/a/f", "x");
+  test::write_file(home() + "/top", "y");
   for (const char* path : {"a", "/a", "a/", "/a/"}) {
     auto b = open(url(path), options());
     ASSERT_TRUE(b);
@@ -333,7 +315,7 @@ TEST_F(FtpBackendTest, RelativeAndAbsolutePaths) {
   // Names with spaces, and directories made on the way.
   auto deep = open(url("x%20y/z"), options());
   ASSERT_TRUE(deep->write("n m", "1").has_value());
-  EXPECT_EQ(slurp(home() + "/x y/z/n m"), "1");
+  EXPECT_EQ(test::read_file(home() + "/x y/z/n m"), "1");
   EXPECT_EQ(deep->list().value_or(std::vector<std::string>{}), std::vector<std::string>{"n m"});
   EXPECT_EQ(deep->size("n m").value_or(0), 1u);
 }
@@ -346,14 +328,14 @@ TEST_F(FtpBackendTest, LoginDirectoryAndRootAsDuplicityHasThem) {
            {"rel", "/login/rel/"}, {"/abs", "/abs/"}, {"", "/"}, {"a/b", "/login/a/b/"}}) {
     auto b = open(url(path), options());
     ASSERT_TRUE(b->write("f", path).has_value()) << path;
-    EXPECT_EQ(slurp(home() + where + "f"), path) << path;
+    EXPECT_EQ(test::read_file(home() + where + "f"), path) << path;
     EXPECT_EQ(b->read("f").value_or("?"), path);
     ASSERT_TRUE(b->remove("f").has_value());
   }
   auto no_slash = open_backend("ftp://dupfs:pw@127.0.0.1:" + std::to_string(port_), options());
   ASSERT_TRUE(no_slash.has_value());
   ASSERT_TRUE((*no_slash)->write("g", "1").has_value());
-  EXPECT_EQ(slurp(home() + "/g"), "1");
+  EXPECT_EQ(test::read_file(home() + "/g"), "1");
 }
 
 TEST_F(FtpBackendTest, WrongPasswordIsOneClearLine) {

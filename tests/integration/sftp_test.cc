@@ -37,28 +37,6 @@ constexpr char kPassphrase[] = "correct horse battery staple";
 constexpr auto kCommandTimeout = std::chrono::seconds(300);
 using Clock = std::chrono::steady_clock;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// The entry lines of a list-current-files listing ("Thu Nov 26 14:04:35 2026 path").
-std::vector<std::string> listed_entries(const std::string& out) {
-  static const std::vector<std::string> kDays{"Mon ", "Tue ", "Wed ", "Thu ",
-                                              "Fri ", "Sat ", "Sun "};
-  std::vector<std::string> lines;
-  std::istringstream in(out);
-  std::string line;
-  while (std::getline(in, line)) {
-    bool entry = line.size() > 25 && std::any_of(kDays.begin(), kDays.end(),
-                                                 [&](auto& d) { return line.starts_with(d); });
-    if (entry) lines.push_back(line);
-  }
-  return lines;
-}
-
 struct ReadResult {
   bool ok = false;
   int err = 0;
@@ -340,7 +318,7 @@ TEST_F(SftpTest, FrozenServerGivesEioThenServesAgain) {
   std::string u = url("sftp", dir_.file("store"));
   auto r = duplicity_run({"full", "--volsize", "1", src_, u});
   ASSERT_TRUE(r.ok()) << describe({"duplicity", "full", u}, r);
-  std::string big = slurp(src_ + "/" + std::string(every_kind::kBigFile));
+  std::string big = read_file(src_ + "/" + std::string(every_kind::kBigFile));
 
   auto m = mount(u, {"--timeout", "2", "--num-retries", "2"});
   ASSERT_TRUE(m->ok());
@@ -382,7 +360,7 @@ std::vector<pid_t> processes_mentioning(const std::string& needle) {
   for (const auto& e : std::filesystem::directory_iterator("/proc")) {
     std::string name = e.path().filename().string();
     if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
-    std::string cmd = slurp(e.path().string() + "/cmdline");
+    std::string cmd = read_file(e.path().string() + "/cmdline");
     if (cmd.find(needle) != std::string::npos && cmd.find("dupfs") != std::string::npos) {
       found.push_back(std::stoi(name));
     }
@@ -397,7 +375,7 @@ TEST_F(SftpTest, DaemonizedMountBoundsWaitsToo) {
   std::string u = url("sftp", dir_.file("store"));
   auto r = duplicity_run({"full", "--volsize", "1", src_, u});
   ASSERT_TRUE(r.ok()) << describe({"duplicity", "full", u}, r);
-  std::string big = slurp(src_ + "/" + std::string(every_kind::kBigFile));
+  std::string big = read_file(src_ + "/" + std::string(every_kind::kBigFile));
   std::string mnt = dir_.file("mnt");
   r = dupfs({"mount", "--timeout", "2", "--num-retries", "2", "--archive-dir",
              dir_.file("dupfscache"), "--log-file", dir_.file("daemon.log"), ssh_options_, u, mnt});
@@ -427,7 +405,7 @@ TEST_F(SftpTest, DaemonizedMountBoundsWaitsToo) {
   EXPECT_LT(waited, std::chrono::seconds(30));
 
   ReadResult back = read_file_at(path);
-  ASSERT_TRUE(back.ok) << std::strerror(back.err) << "\n" << slurp(dir_.file("daemon.log"));
+  ASSERT_TRUE(back.ok) << std::strerror(back.err) << "\n" << read_file(dir_.file("daemon.log"));
   EXPECT_TRUE(back.data == big) << "got " << back.data.size() << " bytes";
 
   auto daemons = processes_mentioning(mnt);
@@ -439,8 +417,8 @@ TEST_F(SftpTest, DaemonizedMountBoundsWaitsToo) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_TRUE(processes_mentioning(mnt).empty()) << "the daemon did not end after unmount";
-  EXPECT_EQ(slurp(dir_.file("daemon.log")).find("terminate"), std::string::npos)
-      << slurp(dir_.file("daemon.log"));
+  EXPECT_EQ(read_file(dir_.file("daemon.log")).find("terminate"), std::string::npos)
+      << read_file(dir_.file("daemon.log"));
 }
 
 // --ssh-askpass asks once on the terminal (the key still logs in; the password is the fallback),

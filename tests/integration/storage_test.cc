@@ -260,20 +260,6 @@ void PrintTo(const Kind& k, std::ostream* os) { *os << k.name; }
 
 // ---------------------------------------------------------------------------------------------
 
-std::vector<std::string> listed_entries(const std::string& out) {
-  static const std::vector<std::string> kDays{"Mon ", "Tue ", "Wed ", "Thu ",
-                                              "Fri ", "Sat ", "Sun "};
-  std::vector<std::string> lines;
-  std::istringstream in(out);
-  std::string line;
-  while (std::getline(in, line)) {
-    bool entry = line.size() > 25 && std::any_of(kDays.begin(), kDays.end(),
-                                                 [&](auto& d) { return line.starts_with(d); });
-    if (entry) lines.push_back(line);
-  }
-  return lines;
-}
-
 // /snapshots/<YYYY-MM-DDTHH:MM:SSZ>
 std::string snapshot_name(int64_t time) {
   std::time_t t = static_cast<std::time_t>(time);
@@ -282,13 +268,6 @@ std::string snapshot_name(int64_t time) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 class StorageTest : public ::testing::TestWithParam<Kind> {
@@ -522,7 +501,7 @@ TEST_P(StorageTest, FrozenServerGivesEioThenServesAgain) {
   std::string u = storage_->url("frozen");
   auto r = duplicity_run({"full", "--volsize", "1", src_, u});
   ASSERT_TRUE(r.ok()) << describe({"duplicity", "full", u}, r);
-  std::string big = slurp(src_ + "/" + std::string(every_kind::kBigFile));
+  std::string big = read_file(src_ + "/" + std::string(every_kind::kBigFile));
 
   auto m = mount(u, {"--timeout", "2", "--num-retries", "2"});
   ASSERT_TRUE(m->ok());
@@ -665,7 +644,7 @@ TEST_F(S3Test, MultipartUploadRestoredByDuplicity) {
   for (const auto& o : storage_.options()) extra.push_back(o);
   auto rr = duplicity_restore(u, dir_.file("restored"), "", extra, env_, kCommandTimeout);
   ASSERT_TRUE(rr.ok()) << describe({"duplicity", "restore"}, rr);
-  EXPECT_TRUE(slurp(dir_.file("restored/large.bin")) == slurp(src + "/large.bin"));
+  EXPECT_TRUE(read_file(dir_.file("restored/large.bin")) == read_file(src + "/large.bin"));
 }
 
 // A multipart upload that cannot be finished is aborted (s3rver 3.7.1 does not implement
@@ -745,7 +724,7 @@ TEST_F(S3Test, DamagedUploadIsSentAgain) {
     auto rr = duplicity_restore(storage_.url(path), dir_.file("r-" + path), "", extra, env_,
                                 kCommandTimeout);
     ASSERT_TRUE(rr.ok()) << describe({"duplicity", "restore"}, rr);
-    EXPECT_TRUE(slurp(dir_.file("r-" + path + "/data.bin")) == slurp(src + "/data.bin"));
+    EXPECT_TRUE(read_file(dir_.file("r-" + path + "/data.bin")) == read_file(src + "/data.bin"));
   }
 }
 

@@ -1,7 +1,9 @@
 #include "tests/support/duplicity.h"
 
 #include <algorithm>
+#include <sstream>
 #include <stdexcept>
+#include <vector>
 
 namespace dupfs::test {
 namespace {
@@ -49,6 +51,20 @@ ProcessResult duplicity_restore(const std::string& url, const std::string& targe
   args.push_back(url);
   args.push_back(target);
   return duplicity(args, env, timeout);
+}
+
+std::vector<std::string> listed_entries(const std::string& out) {
+  static const std::vector<std::string> kDays{"Mon ", "Tue ", "Wed ", "Thu ",
+                                              "Fri ", "Sat ", "Sun "};
+  std::vector<std::string> lines;
+  std::istringstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    bool entry = line.size() > 25 && std::any_of(kDays.begin(), kDays.end(),
+                                                 [&](auto& d) { return line.starts_with(d); });
+    if (entry) lines.push_back(line);
+  }
+  return lines;
 }
 
 }  // namespace dupfs::test
