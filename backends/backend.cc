@@ -27,6 +27,14 @@ Result<std::string> Backend::read(const std::string& name) const {
   return out;
 }
 
+Error location_error(const Backend& backend, const Error& e) {
+  std::string where = backend.describe();
+  std::string message = e.message;
+  // "URL: what happened" from network storage: the location is named once, by this line.
+  if (message.starts_with(where + ": ")) message.erase(0, where.size() + 2);
+  return Error{e.kind, fmt::format("cannot read backup location {}: {}", where, message)};
+}
+
 std::chrono::milliseconds retry_pause(int attempt) {
   auto pause = std::chrono::milliseconds(500) * (1 << std::min(std::max(attempt - 2, 0), 5));
   return std::min<std::chrono::milliseconds>(pause, std::chrono::seconds(10));

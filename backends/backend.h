@@ -102,6 +102,10 @@ struct BackendOptions {
   bool ftp_active = false;
 };
 
+// The error for a location whose list() failed with `e`: "cannot read backup location URL:
+// ...", without naming the location twice when the message already does.
+Error location_error(const Backend& backend, const Error& e);
+
 // The pause before try `attempt` (2, 3, ...) of an operation that network storage tries again:
 // 0.5 s, 1 s, 2 s, ... at most 10 s.
 std::chrono::milliseconds retry_pause(int attempt);

@@ -187,8 +187,7 @@ Result<Opened> open_for_restore(const RestoreArgs& args) {
   if (!backend) return std::unexpected(backend.error());
   auto names = (*backend)->list();
   if (!names) {
-    return error(names.error().kind, "cannot read backup location {}: {}", (*backend)->describe(),
-                 names.error().message);
+    return std::unexpected(location_error(**backend, names.error()));
   }
   auto collection = chain::build_collection(*names);
   if (!collection) return std::unexpected(collection.error());

@@ -137,8 +137,7 @@ Result<Session> start(const CommonArgs& a, bool list = true) {
     s.names = std::move(*names);
   } else if (names.error().kind != ErrorKind::kNotFound) {
     // duplicity treats a missing location as an empty one.
-    return error(names.error().kind, "cannot list {}: {}", s.backend->describe(),
-                 names.error().message);
+    return std::unexpected(location_error(*s.backend, names.error()));
   }
   auto collection = chain::build_collection(s.names, a.prefixes);
   if (!collection) return std::unexpected(collection.error());

@@ -81,8 +81,7 @@ Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
                                                ArchiveOptions options) {
   auto names = backend->list();
   if (!names) {
-    return error(names.error().kind, "cannot read backup location {}: {}", backend->describe(),
-                 names.error().message);
+    return std::unexpected(location_error(*backend, names.error()));
   }
   auto collection = build_collection(*names, options.prefixes);
   if (!collection) return std::unexpected(collection.error());
