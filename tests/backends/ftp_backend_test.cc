@@ -140,11 +140,13 @@ TEST(FtpNameListTest, Parses) {
 // Against pyftpdlib
 
 constexpr const char* kServerScript = R"PY(
-import os, sys
+import logging, os, sys
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.servers import FTPServer
 port, home, login = sys.argv[1:4]
+# Every command in the log (pyftpdlib logs them at DEBUG), for tests that look at them.
+logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
 authorizer = DummyAuthorizer()
 authorizer.add_user("dupfs", os.environ["FTP_TEST_PASSWORD"], home, perm="elradfmwMT")
 class Handler(FTPHandler):
@@ -258,6 +260,26 @@ TEST_F(FtpBackendTest, ListSizeReadWriteRemove) {
   ASSERT_FALSE(gone.has_value());
   EXPECT_EQ(gone.error().kind, ErrorKind::kNotFound) << gone.error().message;
   EXPECT_EQ(b->list().value_or(std::vector<std::string>{"x"}), std::vector<std::string>{"empty"});
+}
+
+// --ftp-regular: active mode (the server connects back to a port dupfs listens on).
+TEST_F(FtpBackendTest, ActiveModeListsReadsAndWrites) {
+  BackendOptions o = options();
+  o.ftp_active = true;
+  auto b = open(url("active"), o);
+  ASSERT_TRUE(b);
+  std::string data = test::pseudo_random_bytes(2 << 20, 3);
+  ASSERT_TRUE(b->write("vol1", data).has_value());
+  EXPECT_EQ(test::read_file(home() + "/active/vol1"), data);
+  EXPECT_EQ(b->list().value_or(std::vector<std::string>{}), std::vector<std::string>{"vol1"});
+  EXPECT_EQ(b->read("vol1").value_or(""), data);
+  EXPECT_EQ(b->read_range("vol1", 12345, 1000).value_or(""), data.substr(12345, 1000));
+  std::string log = test::read_file(dir_.file("server.log"));
+  EXPECT_TRUE(log.find("<- EPRT ") != std::string::npos ||
+              log.find("<- PORT ") != std::string::npos)
+      << "no PORT or EPRT in the server's log: not active mode";
+  EXPECT_EQ(log.find("<- PASV"), std::string::npos);
+  EXPECT_EQ(log.find("<- EPSV"), std::string::npos);
 }
 
 TEST_F(FtpBackendTest, RangesAreExact) {
