@@ -1,6 +1,8 @@
 #include "backends/curl_pool.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <thread>
@@ -80,7 +82,7 @@ void CurlList::add(const std::string& line) {
   list_ = next;
 }
 
-CurlPool::CurlPool(CurlPoolOptions options) : options_(std::move(options)) {
+CurlPool::CurlPool(CurlPoolOptions options) : options_(std::move(options)), owner_(::getpid()) {
   std::call_once(global_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   options_.max_handles = std::max(1, options_.max_handles);
 }
@@ -122,9 +124,22 @@ void CurlPool::release(CURL* h) const {
 }
 
 void CurlPool::after_fork() {
-  // The handles' sockets are the parent's too: cleaning them up here could talk to the servers
-  // (FTP's QUIT, TLS's close_notify) in the parent's name. They are left as they are.
+  if (::getpid() == owner_) return;  // no fork
+  owner_ = ::getpid();
+  // The handles' sockets are the parent's too: a goodbye from here (FTP's QUIT, TLS's
+  // close_notify) would speak on the parent's connections. Each socket is first pointed at
+  // /dev/null in this process only, so the cleanup frees the handle and says nothing.
   std::lock_guard lock(mu_);
+  int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  for (CURL* h : idle_) {
+    curl_socket_t socket = CURL_SOCKET_BAD;
+    if (devnull >= 0 && curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, &socket) == CURLE_OK &&
+        socket != CURL_SOCKET_BAD) {
+      ::dup2(devnull, socket);
+    }
+    curl_easy_cleanup(h);
+  }
+  if (devnull >= 0) ::close(devnull);
   idle_.clear();
   open_ = 0;
 }

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <curl/curl.h>
+#include <sys/types.h>
 
 #include <algorithm>
 #include <chrono>
@@ -56,7 +57,7 @@ class CurlPool {
   Result<T> run(std::string_view what, const std::function<Result<T>(CURL*)>& op) const;
 
   // Handles made before a fork() share their sockets with the parent: the child drops them
-  // (without a word to the servers) and makes its own.
+  // (without a word to the servers) and makes its own. Nothing when there was no fork.
   void after_fork();
 
   const CurlPoolOptions& options() const { return options_; }
@@ -74,6 +75,7 @@ class CurlPool {
   mutable std::condition_variable cv_;
   mutable std::vector<CURL*> idle_;
   mutable int open_ = 0;  // idle and in use
+  pid_t owner_;           // the process the handles were made in (after_fork() tells)
 };
 
 // One transfer on `h`, set up by the caller: the body received is appended to `received` (when

@@ -673,10 +673,11 @@ TEST_F(S3Test, FailedMultipartUploadIsAborted) {
                                 src,
                                 storage_.url("aborted")};
   auto backup = std::async(std::launch::async, [&] { return run(args, env_, kCommandTimeout); });
-  // Once the upload started, the store behind the front stops answering: the parts fail.
-  bool frozen =
-      wait_until([&] { return storage_.front().log().find("?uploads=") != std::string::npos; },
-                 std::chrono::seconds(60));
+  // Once the upload has its id and its first part is on the way, the store behind the front
+  // stops answering: the parts fail.
+  bool frozen = wait_until(
+      [&] { return storage_.front().log().find("?partNumber=1&uploadId=") != std::string::npos; },
+      std::chrono::seconds(60));
   EXPECT_TRUE(frozen);
   storage_.freeze_store();
   auto r = backup.get();
