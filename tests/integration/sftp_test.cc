@@ -218,12 +218,9 @@ TEST_F(SftpTest, RestoreVerifyAndListOverSftp) {
              src_});
   EXPECT_EQ(r.exit_code, their_verify.exit_code)
       << describe({"dupfs", "verify", u}, r) << describe({"duplicity", "verify"}, their_verify);
-  auto summary = [](const std::string& out) {
-    size_t at = out.find("Verify complete:");
-    return at == std::string::npos ? std::string() : out.substr(at, out.find('\n', at) - at);
-  };
-  EXPECT_FALSE(summary(r.out).empty()) << r.out;
-  EXPECT_EQ(summary(r.out), summary(their_verify.out)) << r.out << "\n---\n" << their_verify.out;
+  EXPECT_FALSE(verify_summary(r.out).empty()) << r.out;
+  EXPECT_EQ(verify_summary(r.out), verify_summary(their_verify.out)) << r.out << "\n---\n"
+                                                                     << their_verify.out;
 
   auto theirs = duplicity_run({"list-current-files", u});
   ASSERT_TRUE(theirs.ok()) << describe({"duplicity", "list-current-files", u}, theirs);

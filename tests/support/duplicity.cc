@@ -67,4 +67,9 @@ std::vector<std::string> listed_entries(const std::string& out) {
   return lines;
 }
 
+std::string verify_summary(const std::string& out) {
+  size_t at = out.find("Verify complete:");
+  return at == std::string::npos ? std::string() : out.substr(at, out.find('\n', at) - at);
+}
+
 }  // namespace dupfs::test

@@ -35,6 +35,9 @@ inline bool has_huge_number(const std::string& line) {
 // ("Thu Nov 26 14:04:35 2026 path"), without the header lines around them.
 std::vector<std::string> listed_entries(const std::string& out);
 
+// The "Verify complete: ..." line of a verify's output, duplicity's or dupfs's ("" without one).
+std::string verify_summary(const std::string& out);
+
 // Runs `duplicity args...` with the current environment plus env.
 //
 // duplicity keeps a local cache (the archive dir) that must never be the real ~/.cache of the user
