@@ -172,7 +172,8 @@ print(cr)
     for (const auto& [k, v] : c.query) input += "\n" + k + "\n" + v;
     input += "\n" + std::to_string(r.headers.size());
     for (const auto& [k, v] : r.headers) input += "\n" + k + "\n" + v;
-    auto result = test::run({"/usr/bin/python3", "-c", script}, {}, std::chrono::seconds(60), input);
+    auto result =
+        test::run({"/usr/bin/python3", "-c", script}, {}, std::chrono::seconds(60), input);
     ASSERT_TRUE(result.ok()) << result.err;
     std::string theirs = result.out.substr(0, result.out.find('\n'));
     std::string their_canonical = result.out.substr(result.out.find('\n') + 1);
