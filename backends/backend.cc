@@ -1,6 +1,10 @@
 #include "backends/backend.h"
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 
 #include "backends/file_backend.h"
 #include "backends/ftp_backend.h"
@@ -33,6 +37,14 @@ Error location_error(const Backend& backend, const Error& e) {
   // "URL: what happened" from network storage: the location is named once, by this line.
   if (message.starts_with(where + ": ")) message.erase(0, where.size() + 2);
   return Error{e.kind, fmt::format("cannot read backup location {}: {}", where, message)};
+}
+
+std::string user_home() {
+  if (const char* h = std::getenv("HOME"); h != nullptr && *h != '\0') return h;
+  if (const passwd* pw = ::getpwuid(::getuid()); pw != nullptr && pw->pw_dir != nullptr) {
+    return pw->pw_dir;
+  }
+  return "/";
 }
 
 std::chrono::milliseconds retry_pause(int attempt) {

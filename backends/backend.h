@@ -106,6 +106,9 @@ struct BackendOptions {
 // ...", without naming the location twice when the message already does.
 Error location_error(const Backend& backend, const Error& e);
 
+// The user's home directory (~/.ssh, ~/.aws): $HOME, else the password database's, else "/".
+std::string user_home();
+
 // The pause before try `attempt` (2, 3, ...) of an operation that network storage tries again:
 // 0.5 s, 1 s, 2 s, ... at most 10 s.
 std::chrono::milliseconds retry_pause(int attempt);

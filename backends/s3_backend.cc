@@ -1,8 +1,5 @@
 #include "backends/s3_backend.h"
 
-#include <pwd.h>
-#include <unistd.h>
-
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
@@ -25,12 +22,6 @@ std::string amz_date_now() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
   return buf;
-}
-
-std::string home_dir() {
-  if (const char* h = std::getenv("HOME"); h != nullptr && *h != '\0') return h;
-  if (const passwd* pw = ::getpwuid(::getuid()); pw != nullptr) return pw->pw_dir;
-  return "/";
 }
 
 bool is_hex_md5(std::string_view s) {
@@ -110,7 +101,7 @@ S3Backend::S3Backend(S3Location location, const BackendOptions& options, AwsConf
 
 Result<std::unique_ptr<S3Backend>> S3Backend::open(S3Location location,
                                                    const BackendOptions& options) {
-  auto aws = load_aws_config([](const char* name) { return std::getenv(name); }, home_dir());
+  auto aws = load_aws_config([](const char* name) { return std::getenv(name); }, user_home());
   if (!aws) return std::unexpected(aws.error());
   std::string region = !options.s3.region.empty() ? options.s3.region
                        : !aws->region.empty()     ? aws->region
