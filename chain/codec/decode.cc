@@ -34,6 +34,7 @@
 #include "chain/codec/gpgme.h"
 #include "chain/codec/inflate.h"
 #include "chain/codec/openpgp.h"
+#include "chain/codec/seek_builder.h"
 
 namespace dupfs::chain {
 namespace {
@@ -87,11 +88,14 @@ class SinkBuffer {
 // ---------------------------------------------------------------------------------------------
 // Plain
 
-Status decode_plain(const Backend& backend, const std::string& name, const ByteSink& sink) {
+Status decode_plain(const Backend& backend, const std::string& name, const ByteSink& sink,
+                    SeekBuilder* seek) {
+  if (seek != nullptr) seek->set_compression(0, 0);
   for (uint64_t offset = 0;;) {
     auto piece = backend.read_range(name, offset, kReadPieceSize);
     if (!piece) return std::unexpected(std::move(piece.error()));
     if (!piece->empty()) {
+      if (seek != nullptr) seek->output(*piece);
       if (auto s = sink(*piece); !s) return s;
     }
     // A short piece means the end of the object (Backend::read_range contract).
@@ -103,8 +107,11 @@ Status decode_plain(const Backend& backend, const std::string& name, const ByteS
 // ---------------------------------------------------------------------------------------------
 // gzip
 
-Status decode_gzip(const Backend& backend, const std::string& name, const ByteSink& sink) {
-  Inflater inflater(Inflater::Format::kGzip);
+Status decode_gzip(const Backend& backend, const std::string& name, const ByteSink& sink,
+                   SeekBuilder* seek) {
+  // Seek points are bit offsets in the stored object: Z is the whole file.
+  if (seek != nullptr) seek->set_compression(1, 0);
+  Inflater inflater(Inflater::Format::kGzip, seek);
   uint64_t offset = 0;
   bool in_member = false;     // inside a gzip member (header seen or expected)
   bool member_ended = false;  // at least one member was complete
@@ -120,6 +127,7 @@ Status decode_gzip(const Backend& backend, const std::string& name, const ByteSi
         if (member_ended) {
           while (!in.empty() && in.front() == 0) in.remove_prefix(1);
           if (in.empty()) break;
+          if (seek != nullptr) seek->fail();  // seek points cover one member only
         }
         in_member = true;
       }
@@ -336,8 +344,9 @@ Error decrypt_error(const std::string& name, gpgme_error_t err, gpgme_decrypt_re
 
 // Decrypts in process. nullopt: the message needs gpg, and nothing reached the sink.
 std::optional<Status> decode_gpg_symmetric(const Backend& backend, const std::string& name,
-                                           const std::string& passphrase, const ByteSink& sink) {
-  SymmetricDecryptor decryptor(passphrase, std::cref(sink), name);
+                                           const std::string& passphrase, const ByteSink& sink,
+                                           SeekBuilder* seek) {
+  SymmetricDecryptor decryptor(passphrase, std::cref(sink), name, seek);
   for (uint64_t offset = 0;;) {
     auto piece = backend.read_range(name, offset, kReadPieceSize);
     if (!piece) return std::unexpected(std::move(piece.error()));
@@ -428,10 +437,13 @@ Status decode_gpg_gpgme(const Backend& backend, const std::string& name,
 }
 
 Status decode_gpg(const Backend& backend, const std::string& name, const Credentials& credentials,
-                  const ByteSink& sink) {
+                  const ByteSink& sink, SeekBuilder* seek) {
   if (credentials.passphrase) {
-    if (auto s = decode_gpg_symmetric(backend, name, *credentials.passphrase, sink)) return *s;
+    if (auto s = decode_gpg_symmetric(backend, name, *credentials.passphrase, sink, seek)) {
+      return *s;
+    }
   }
+  if (seek != nullptr) seek->fail();  // gpg's decryption is not seekable into
   return decode_gpg_gpgme(backend, name, credentials, sink);
 }
 
@@ -444,16 +456,32 @@ Codec codec_for_name(std::string_view name) {
 }
 
 Status decode_object(const Backend& backend, const std::string& name,
-                     const Credentials& credentials, const ByteSink& sink) {
-  switch (codec_for_name(name)) {
-    case Codec::kGpg:
-      return decode_gpg(backend, name, credentials, sink);
-    case Codec::kGzip:
-      return decode_gzip(backend, name, sink);
-    case Codec::kPlain:
-      return decode_plain(backend, name, sink);
+                     const Credentials& credentials, const ByteSink& sink,
+                     const SeekRecorder* record) {
+  const Codec codec = codec_for_name(name);
+  std::optional<SeekBuilder> seek;
+  if (record != nullptr) {
+    seek.emplace(codec == Codec::kGpg    ? SeekCodec::kGpg
+                 : codec == Codec::kGzip ? SeekCodec::kGzip
+                                         : SeekCodec::kPlain);
   }
-  return error(ErrorKind::kInvalidArgument, "{}: unknown codec", name);
+  SeekBuilder* builder = seek ? &*seek : nullptr;
+  Status s;
+  switch (codec) {
+    case Codec::kGpg:
+      s = decode_gpg(backend, name, credentials, sink, builder);
+      break;
+    case Codec::kGzip:
+      s = decode_gzip(backend, name, sink, builder);
+      break;
+    case Codec::kPlain:
+      s = decode_plain(backend, name, sink, builder);
+      break;
+  }
+  if (s && seek) {
+    if (auto data = seek->finish()) (*record)(std::move(*data));
+  }
+  return s;
 }
 
 Result<std::string> decode_object_to_string(const Backend& backend, const std::string& name,

@@ -13,6 +13,7 @@
 #include "backends/backend.h"
 #include "backends/base/byte_sink.h"
 #include "backends/base/error.h"
+#include "chain/codec/seek.h"
 
 namespace dupfs::chain {
 
@@ -33,8 +34,11 @@ struct Credentials {
 // Streams the stored object through its codec into `sink`, reading it from storage in pieces.
 // kAuth for a wrong passphrase or a missing secret key, kCorruption for damaged data (bad
 // packet, MDC or CRC failure, truncation), kNotFound / kIoError from storage.
+// With `record`: the object's seek data goes to it after a successful decode, when the object
+// can be seeked into (chain/codec/seek.h); recording inflates with zlib, about half as fast.
 Status decode_object(const Backend& backend, const std::string& name,
-                     const Credentials& credentials, const ByteSink& sink);
+                     const Credentials& credentials, const ByteSink& sink,
+                     const SeekRecorder* record = nullptr);
 
 // The whole decoded object (for manifests and signature files).
 Result<std::string> decode_object_to_string(const Backend& backend, const std::string& name,

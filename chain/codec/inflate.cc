@@ -2,9 +2,12 @@
 
 #include <isa-l/igzip_lib.h>
 #include <openssl/crypto.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <limits>
+
+#include "chain/codec/seek_builder.h"
 
 namespace dupfs::chain {
 namespace {
@@ -44,28 +47,123 @@ const char* describe(int rc) {
   }
 }
 
+int zlib_window_bits(Inflater::Format f) {
+  switch (f) {
+    case Inflater::Format::kRaw:
+      return -15;
+    case Inflater::Format::kZlib:
+      return 15;
+    case Inflater::Format::kGzip:
+      return 15 + 16;
+  }
+  return -15;
+}
+
 }  // namespace
 
-Inflater::Inflater(Format format)
-    : format_(format),
-      state_(std::make_unique<inflate_state>()),
-      out_(std::make_unique_for_overwrite<uint8_t[]>(kOutputSize)) {
+Inflater::Inflater(Format format, SeekBuilder* seek)
+    : format_(format), seek_(seek), out_(std::make_unique_for_overwrite<uint8_t[]>(kOutputSize)) {
+  if (seek_ != nullptr) {
+    zs_ = std::make_unique<z_stream>();
+  } else {
+    state_ = std::make_unique<inflate_state>();
+  }
   reset();
 }
 
 Inflater::~Inflater() {
-  OPENSSL_cleanse(state_.get(), sizeof(inflate_state));
+  if (state_) OPENSSL_cleanse(state_.get(), sizeof(inflate_state));
+  if (zs_) inflateEnd(zs_.get());
   OPENSSL_cleanse(out_.get(), kOutputSize);
 }
 
 void Inflater::reset() {
+  if (zs_) {
+    if (zs_->state != nullptr) inflateEnd(zs_.get());
+    *zs_ = z_stream{};
+    // Only fails without memory; the first inflate() then reports it.
+    inflateInit2(zs_.get(), zlib_window_bits(format_));
+    zlib_finished_ = false;
+    return;
+  }
   isal_inflate_init(state_.get());
   state_->crc_flag = crc_flag(format_);
 }
 
-bool Inflater::finished() const { return state_->block_state == ISAL_BLOCK_FINISH; }
+Status Inflater::resume(unsigned bits, uint8_t octet, std::string_view window) {
+  if (!state_ || format_ != Format::kRaw || bits > 7 || window.size() > 32 * 1024) {
+    return error(ErrorKind::kInvalidArgument, "cannot resume this inflater");
+  }
+  reset();
+  if (!window.empty() &&
+      isal_inflate_set_dict(state_.get(),
+                            reinterpret_cast<uint8_t*>(const_cast<char*>(window.data())),
+                            static_cast<uint32_t>(window.size())) != COMP_OK) {
+    return error(ErrorKind::kCorruption, "bad inflate window");
+  }
+  // igzip's bit buffer, filled from the low end as it reads octets (what the octet's consumed
+  // low bits were is of no interest any more).
+  state_->read_in = uint64_t{octet} >> bits;
+  state_->read_in_length = static_cast<int32_t>(8 - bits);
+  return {};
+}
+
+bool Inflater::finished() const {
+  return zs_ ? zlib_finished_ : state_->block_state == ISAL_BLOCK_FINISH;
+}
+
+Result<size_t> Inflater::feed_zlib(std::string_view in, const Output& out) {
+  z_stream& zs = *zs_;
+  size_t consumed = 0;
+  if (format_ == Format::kRaw && zs.total_in == 0 && zs.total_out == 0 && seek_->point_due(0)) {
+    seek_->point(0, {});  // a raw stream starts with a block
+  }
+  while (!zlib_finished_) {
+    const size_t chunk =
+        std::min<size_t>(in.size() - consumed, std::numeric_limits<uint32_t>::max());
+    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data() + consumed));
+    zs.avail_in = static_cast<uInt>(chunk);
+    zs.next_out = out_.get();
+    zs.avail_out = kOutputSize;
+    // Z_BLOCK: return at every block boundary, where data_type tells the bit position.
+    int rc = inflate(&zs, Z_BLOCK);
+    consumed += chunk - zs.avail_in;
+    if (rc == Z_STREAM_END) {
+      zlib_finished_ = true;
+    } else if (rc == Z_BUF_ERROR) {
+      // No progress possible: the input is used up.
+    } else if (rc != Z_OK) {
+      return error(ErrorKind::kCorruption, "{}", zs.msg != nullptr ? zs.msg : "inflate failed");
+    }
+    size_t produced = kOutputSize - zs.avail_out;
+    if (produced > 0) {
+      std::string_view piece(reinterpret_cast<char*>(out_.get()), produced);
+      seek_->output(piece);
+      if (auto s = out(piece); !s) return std::unexpected(s.error());
+    }
+    // 128: just after a block (or the header); 64: in the last block, nothing follows.
+    if (!zlib_finished_ && (zs.data_type & 128) != 0 && (zs.data_type & 64) == 0 &&
+        seek_->point_due(zs.total_in)) {
+      uint8_t window[32 * 1024];
+      uInt length = 0;
+      if (inflateGetDictionary(&zs, window, &length) != Z_OK) seek_->fail();
+      seek_->point(uint64_t{zs.total_in} * 8 - static_cast<uint64_t>(zs.data_type & 7),
+                   std::string_view(reinterpret_cast<char*>(window), length));
+      OPENSSL_cleanse(window, length);
+    }
+    // Stopped at a block boundary, zlib may have more to do with no more input (the end of
+    // the last block is only reported by the next call); else all input consumed and room
+    // left in the output mean it is done with this input.
+    if (rc == Z_BUF_ERROR ||
+        (consumed == in.size() && zs.avail_out != 0 && (zs.data_type & 128) == 0)) {
+      break;
+    }
+  }
+  return consumed;
+}
 
 Result<size_t> Inflater::feed(std::string_view in, const Output& out) {
+  if (zs_) return feed_zlib(in, out);
   size_t consumed = 0;
   while (!finished()) {
     const size_t chunk =

@@ -9,12 +9,8 @@
 //            or the literal data packet itself (gpg --compress-algo none);
 //   level 2  the decompressed data: the literal data packet.
 // Literal data is collected into pieces of up to 256 KiB for the sink. Partial body lengths
-// can appear at every level; the parser hides them from the handlers.
-//
-// CFB decryption is done as ECB encryption of the ciphertext shifted by one block, XORed
-// with the ciphertext: P[i] = C[i] ^ E(C[i-1]). Every E() input is known in advance, so the
-// blocks are independent and OpenSSL's pipelined AES-NI ECB code runs at several GB/s, where
-// its CFB128 code, one block after the other, does about 0.5 GB/s for AES-256.
+// can appear at every level; the parser hides them from the handlers (but tells a SeekBuilder
+// where the parts lie). CFB decryption: chain/codec/cfb.h.
 #include "chain/codec/openpgp.h"
 
 #include <fmt/core.h>
@@ -28,8 +24,10 @@
 #include <utility>
 #include <vector>
 
+#include "chain/codec/cfb.h"
 #include "chain/codec/inflate.h"
 #include "chain/codec/s2k.h"
+#include "chain/codec/seek_builder.h"
 
 namespace dupfs::chain {
 namespace {
@@ -42,7 +40,7 @@ constexpr size_t kPlainBufferSize = size_t{256} << 10;
 constexpr size_t kMdcSize = 22;
 constexpr size_t kSha1Size = 20;
 // All the ciphers we implement have 16-octet blocks: the random prefix and its check octets.
-constexpr size_t kBlockSize = 16;
+constexpr size_t kBlockSize = kCfbBlockSize;
 constexpr size_t kPrefixSize = kBlockSize + 2;
 // An SKESK v4 is at most 2 + 11 + 1 + 32 octets; anything much longer is damage.
 constexpr size_t kMaxSkeskSize = 1024;
@@ -53,48 +51,6 @@ struct MdCtxDeleter {
   void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
 };
 using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
-
-// The ECB form of the ciphers we decrypt (CFB is built on it), nullptr for others.
-const EVP_CIPHER* ecb_cipher(int algo) {
-  switch (algo) {
-    case 7:
-      return EVP_aes_128_ecb();
-    case 8:
-      return EVP_aes_192_ecb();
-    case 9:
-      return EVP_aes_256_ecb();
-    case 11:
-      return EVP_camellia_128_ecb();
-    case 12:
-      return EVP_camellia_192_ecb();
-    case 13:
-      return EVP_camellia_256_ecb();
-    default:
-      return nullptr;
-  }
-}
-
-// Key size of every cipher RFC 4880 names, 0 for unknown ones.
-size_t cipher_key_size(int algo) {
-  switch (algo) {
-    case 1:   // IDEA
-    case 3:   // CAST5
-    case 4:   // Blowfish
-    case 7:   // AES-128
-    case 11:  // Camellia-128
-      return 16;
-    case 2:   // TripleDES
-    case 8:   // AES-192
-    case 12:  // Camellia-192
-      return 24;
-    case 9:   // AES-256
-    case 10:  // Twofish
-    case 13:  // Camellia-256
-      return 32;
-    default:
-      return 0;
-  }
-}
 
 const char* cipher_name(int algo) {
   switch (algo) {
@@ -114,107 +70,6 @@ const char* cipher_name(int algo) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// CFB with a zero IV, no resynchronisation (RFC 4880 §13.9, as SEIPD uses it), decrypting.
-
-void xor_into(uint8_t* out, const uint8_t* in, size_t n) {
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    uint64_t a[2], b[2];
-    std::memcpy(a, out + i, 16);
-    std::memcpy(b, in + i, 16);
-    a[0] ^= b[0];
-    a[1] ^= b[1];
-    std::memcpy(out + i, a, 16);
-  }
-  for (; i < n; ++i) out[i] ^= in[i];
-}
-
-class CfbDecryptor {
- public:
-  CfbDecryptor() = default;
-  ~CfbDecryptor() {
-    EVP_CIPHER_CTX_free(ctx_);
-    OPENSSL_cleanse(keystream_, sizeof keystream_);
-  }
-  CfbDecryptor(const CfbDecryptor&) = delete;
-  CfbDecryptor& operator=(const CfbDecryptor&) = delete;
-
-  // A 16-octet block cipher in ECB form and its key. False when OpenSSL fails.
-  bool init(const EVP_CIPHER* cipher, const uint8_t* key) {
-    if (ctx_ == nullptr && (ctx_ = EVP_CIPHER_CTX_new()) == nullptr) return false;
-    if (EVP_CIPHER_get_block_size(cipher) != static_cast<int>(kBlockSize) ||
-        EVP_EncryptInit_ex(ctx_, cipher, nullptr, key, nullptr) != 1 ||
-        EVP_CIPHER_CTX_set_padding(ctx_, 0) != 1) {
-      return false;
-    }
-    std::memset(previous_, 0, sizeof previous_);
-    used_ = 0;
-    return true;
-  }
-
-  // `in` and `out` must not overlap.
-  bool decrypt(const uint8_t* in, uint8_t* out, size_t n) {
-    size_t i = 0;
-    // The rest of a block begun by an earlier call.
-    if (used_ != 0) {
-      while (used_ < kBlockSize && i < n) {
-        current_[used_] = in[i];
-        out[i] = in[i] ^ keystream_[used_];
-        ++used_;
-        ++i;
-      }
-      if (used_ < kBlockSize) return true;
-      std::memcpy(previous_, current_, kBlockSize);
-      used_ = 0;
-    }
-    // Whole blocks: the keystream is E(previous block), E(in[0..16)), E(in[16..32)), ...
-    size_t blocks = (n - i) / kBlockSize;
-    if (blocks > 0) {
-      size_t bytes = blocks * kBlockSize;
-      if (!ecb(previous_, out + i, kBlockSize)) return false;
-      if (blocks > 1 && !ecb(in + i, out + i + kBlockSize, bytes - kBlockSize)) return false;
-      xor_into(out + i, in + i, bytes);
-      std::memcpy(previous_, in + i + bytes - kBlockSize, kBlockSize);
-      i += bytes;
-    }
-    // The beginning of a block.
-    if (i < n) {
-      if (!ecb(previous_, keystream_, kBlockSize)) return false;
-      while (i < n) {
-        current_[used_] = in[i];
-        out[i] = in[i] ^ keystream_[used_];
-        ++used_;
-        ++i;
-      }
-    }
-    return true;
-  }
-
- private:
-  bool ecb(const uint8_t* in, uint8_t* out, size_t n) {
-    constexpr size_t kMaxUpdate = size_t{1} << 30;
-    while (n > 0) {
-      size_t chunk = std::min(n, kMaxUpdate);
-      int written = 0;
-      if (EVP_EncryptUpdate(ctx_, out, &written, in, static_cast<int>(chunk)) != 1 ||
-          written != static_cast<int>(chunk)) {
-        return false;
-      }
-      in += chunk;
-      out += chunk;
-      n -= chunk;
-    }
-    return true;
-  }
-
-  EVP_CIPHER_CTX* ctx_ = nullptr;
-  uint8_t previous_[kBlockSize] = {};   // the last whole ciphertext block (the IV at first)
-  uint8_t current_[kBlockSize] = {};    // ciphertext octets of the block being decrypted
-  uint8_t keystream_[kBlockSize] = {};  // E(previous_) while a block is being decrypted
-  size_t used_ = 0;                     // octets of the current block done
-};
-
-// ---------------------------------------------------------------------------------------------
 // Packet framing
 
 // Receives the packets of one level, their bodies in fragments.
@@ -223,6 +78,9 @@ class PacketHandler {
   virtual Status begin(int tag) = 0;
   virtual Status body(const uint8_t* data, size_t size) = 0;
   virtual Status end() = 0;
+  // A part of the current packet's body begins at input offset `outer` (length nullopt: it
+  // runs to the end of the enclosing data). For seek points (seek_builder.h).
+  virtual void part(uint64_t /*outer*/, std::optional<uint64_t> /*length*/) {}
 
  protected:
   ~PacketHandler() = default;
@@ -266,12 +124,16 @@ class PacketParser {
   PacketParser(PacketHandler& handler, const Reporter& reporter, const char* where)
       : handler_(handler), reporter_(reporter), where_(where) {}
 
+  // Offsets given to PacketHandler::part count from `base` (the input's offset in its stream).
+  void set_base(uint64_t base) { offset_ = base; }
+
   Status feed(const uint8_t* p, size_t n) {
     while (n > 0) {
       switch (state_) {
         case State::kTag: {
           uint8_t octet = *p++;
           --n;
+          ++offset_;
           bool first = !started_;
           started_ = true;
           if ((octet & 0x80) == 0) {
@@ -291,6 +153,7 @@ class PacketParser {
             if (type == 3) {
               state_ = State::kToEnd;
               if (auto s = handler_.begin(tag_); !s) return s;
+              handler_.part(offset_, std::nullopt);
               break;
             }
             length_need_ = size_t{1} << type;
@@ -301,6 +164,7 @@ class PacketParser {
         case State::kLength: {
           uint8_t octet = *p++;
           --n;
+          ++offset_;
           length_[length_have_++] = octet;
           if (new_format_ && length_have_ == 1) {
             length_need_ = octet < 192 ? 1 : octet < 224 ? 2 : octet == 255 ? 5 : 1;
@@ -329,6 +193,7 @@ class PacketParser {
           if (!continuation_) {
             if (auto s = handler_.begin(tag_); !s) return s;
           }
+          handler_.part(offset_, length);
           break;
         }
         case State::kBody: {
@@ -336,11 +201,13 @@ class PacketParser {
           if (auto s = handler_.body(p, k); !s) return s;
           p += k;
           n -= k;
+          offset_ += k;
           remaining_ -= k;
           break;
         }
         case State::kToEnd:
           if (auto s = handler_.body(p, n); !s) return s;
+          offset_ += n;
           n = 0;
           break;
       }
@@ -397,6 +264,7 @@ class PacketParser {
   size_t length_have_ = 0;
   size_t length_need_ = 0;
   uint64_t remaining_ = 0;  // octets left in the current part
+  uint64_t offset_ = 0;     // of the next input octet
 };
 
 // Where literal data goes: pieces of up to kSinkPieceSize for the sink.
@@ -448,17 +316,26 @@ class Output {
 // packet (level 1 only) or one literal data packet, nothing after it.
 class InnerLevel final : public PacketHandler {
  public:
-  InnerLevel(Reporter& reporter, Output& output, int depth, InnerLevel* child)
+  InnerLevel(Reporter& reporter, Output& output, int depth, InnerLevel* child, SeekBuilder* seek)
       : reporter_(reporter),
         output_(output),
         depth_(depth),
         child_(child),
+        seek_(seek),
         parser_(*this, reporter, depth == 1 ? "encrypted data" : "compressed data") {}
   ~InnerLevel() = default;
   InnerLevel(const InnerLevel&) = delete;
   InnerLevel& operator=(const InnerLevel&) = delete;
 
-  Status feed(const uint8_t* p, size_t n) { return parser_.feed(p, n); }
+  Status feed(const uint8_t* p, size_t n) {
+    // Without a compressed packet, D (what holds the literal packet) is C itself.
+    if (seek_ != nullptr && depth_ == 1 && !compressed_) {
+      seek_->output(std::string_view(reinterpret_cast<const char*>(p), n));
+    }
+    return parser_.feed(p, n);
+  }
+
+  void set_base(uint64_t base) { parser_.set_base(base); }
 
   Status finish() {
     if (auto s = parser_.finish(); !s) return s;
@@ -472,6 +349,7 @@ class InnerLevel final : public PacketHandler {
       case 8:
         if (depth_ != 1) return reporter_.unsupported("nested compressed packets");
         mode_ = Mode::kCompressed;
+        compressed_ = true;
         return {};
       case 11:
         mode_ = Mode::kLiteral;
@@ -498,6 +376,17 @@ class InnerLevel final : public PacketHandler {
         return literal_body(p, n);
     }
     return {};
+  }
+
+  void part(uint64_t outer, std::optional<uint64_t> length) override {
+    if (seek_ == nullptr) return;
+    if (mode_ == Mode::kCompressed) {
+      // Z must be one run of C: a compressed packet in parts is not described.
+      if (compressed_parts_++ > 0) seek_->fail();
+      z_start_ = outer;
+    } else if (mode_ == Mode::kLiteral) {
+      seek_->literal_part(outer, length);
+    }
   }
 
   Status end() override {
@@ -535,19 +424,27 @@ class InnerLevel final : public PacketHandler {
         case 0:
           break;
         case 1:  // ZIP: raw deflate
-          inflater_.emplace(Inflater::Format::kRaw);
+          inflater_.emplace(Inflater::Format::kRaw, seek_);
           break;
         case 2:  // ZLIB
-          inflater_.emplace(Inflater::Format::kZlib);
+          inflater_.emplace(Inflater::Format::kZlib, seek_);
           break;
         case 3:
           return reporter_.unsupported("BZIP2 compression");
         default:
           return reporter_.unsupported(fmt::format("compression algorithm {}", algo_));
       }
+      if (seek_ != nullptr) {
+        // Z starts after the algorithm octet; D is what it inflates to (or Z itself).
+        seek_->set_compression(algo_, z_start_ + 1);
+        child_->set_base(algo_ == 0 ? z_start_ + 1 : 0);
+      }
     }
     if (n == 0) return {};
-    if (algo_ == 0) return child_->feed(p, n);
+    if (algo_ == 0) {
+      if (seek_ != nullptr) seek_->output(std::string_view(reinterpret_cast<const char*>(p), n));
+      return child_->feed(p, n);
+    }
     if (inflater_->finished()) return reporter_.corrupt("data after the compressed stream");
     bool child_failed = false;  // errors of the packets inside (and of the sink) pass unchanged
     auto consumed = inflater_->feed(std::string_view(reinterpret_cast<const char*>(p), n),
@@ -576,7 +473,7 @@ class InnerLevel final : public PacketHandler {
           literal_phase_ = LiteralPhase::kNameLength;
           break;
         case LiteralPhase::kNameLength:
-          header_left_ = *p++;
+          name_length_ = header_left_ = *p++;
           --n;
           literal_phase_ = LiteralPhase::kName;
           break;
@@ -596,6 +493,8 @@ class InnerLevel final : public PacketHandler {
         header_left_ = 4;
       } else if (header_left_ == 0 && literal_phase_ == LiteralPhase::kDate) {
         literal_phase_ = LiteralPhase::kData;
+        // format, name length, name, date
+        if (seek_ != nullptr) seek_->literal_header(2 + name_length_ + 4);
       }
     }
     if (n == 0) return {};
@@ -606,6 +505,7 @@ class InnerLevel final : public PacketHandler {
   Output& output_;
   const int depth_;
   InnerLevel* const child_;  // where the compressed packet's contents go (level 1)
+  SeekBuilder* const seek_;  // records seek points, or nullptr
   PacketParser parser_;
   Mode mode_ = Mode::kSkip;
   bool done_ = false;  // a compressed or literal packet is complete: nothing may follow
@@ -616,6 +516,11 @@ class InnerLevel final : public PacketHandler {
 
   LiteralPhase literal_phase_ = LiteralPhase::kFormat;
   size_t header_left_ = 0;
+  size_t name_length_ = 0;
+
+  bool compressed_ = false;  // a compressed packet began
+  int compressed_parts_ = 0;
+  uint64_t z_start_ = 0;  // input offset of the compressed packet's body
 };
 
 }  // namespace
@@ -625,12 +530,13 @@ class InnerLevel final : public PacketHandler {
 
 class SymmetricDecryptor::Impl final : public PacketHandler {
  public:
-  Impl(std::string_view passphrase, ByteSink sink, std::string name)
+  Impl(std::string_view passphrase, ByteSink sink, std::string name, SeekBuilder* seek)
       : passphrase_(passphrase.data(), passphrase.size()),
         reporter_(std::move(name)),
         output_(std::move(sink), reporter_),
-        level2_(reporter_, output_, 2, nullptr),
-        level1_(reporter_, output_, 1, &level2_),
+        seek_(seek),
+        level2_(reporter_, output_, 2, nullptr, seek),
+        level1_(reporter_, output_, 1, &level2_, seek),
         top_(*this, reporter_, "message") {}
 
   Status feed(std::string_view bytes) {
@@ -689,6 +595,24 @@ class SymmetricDecryptor::Impl final : public PacketHandler {
         return seipd_body(p, n);
     }
     return {};
+  }
+
+  // The SEIPD's parts, without its version octet: where C lies in the stored bytes.
+  void part(uint64_t outer, std::optional<uint64_t> length) override {
+    if (seek_ == nullptr || mode_ != Mode::kSeipd) return;
+    if (!length) {
+      seek_->fail();
+      return;
+    }
+    if (seipd_parts_++ == 0) {
+      if (*length == 0) {
+        seek_->fail();
+        return;
+      }
+      ++outer;
+      --*length;
+    }
+    seek_->seipd_part(outer, *length);
   }
 
   Status end() override {
@@ -846,6 +770,11 @@ class SymmetricDecryptor::Impl final : public PacketHandler {
       const uint8_t* q = plain_.data();
       if (q[kBlockSize - 2] == q[kBlockSize] && q[kBlockSize - 1] == q[kBlockSize + 1]) {
         keyed_ = true;
+        if (seek_ != nullptr) {
+          seek_->set_key(algo, session.data(), session.size());
+          seek_->set_compression(0, kPrefixSize);  // until a compressed packet says otherwise
+        }
+        level1_.set_base(kPrefixSize);
         plain_size_ = plain_total_ = kPrefixSize;
         mdc_.reset(EVP_MD_CTX_new());
         if (!mdc_ || EVP_DigestInit_ex(mdc_.get(), EVP_sha1(), nullptr) != 1) {
@@ -905,6 +834,8 @@ class SymmetricDecryptor::Impl final : public PacketHandler {
   SecretBuffer passphrase_;
   Reporter reporter_;
   Output output_;
+  SeekBuilder* const seek_;
+  int seipd_parts_ = 0;
   InnerLevel level2_;
   InnerLevel level1_;
   PacketParser top_;
@@ -931,8 +862,9 @@ class SymmetricDecryptor::Impl final : public PacketHandler {
   size_t prefix_left_ = kPrefixSize;  // random prefix octets not yet skipped
 };
 
-SymmetricDecryptor::SymmetricDecryptor(std::string_view passphrase, ByteSink sink, std::string name)
-    : impl_(std::make_unique<Impl>(passphrase, std::move(sink), std::move(name))) {}
+SymmetricDecryptor::SymmetricDecryptor(std::string_view passphrase, ByteSink sink, std::string name,
+                                       SeekBuilder* seek)
+    : impl_(std::make_unique<Impl>(passphrase, std::move(sink), std::move(name), seek)) {}
 
 SymmetricDecryptor::~SymmetricDecryptor() = default;
 

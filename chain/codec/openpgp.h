@@ -19,6 +19,8 @@
 
 namespace dupfs::chain {
 
+class SeekBuilder;
+
 // A push decoder: the stored object goes in through feed() in pieces of any size, the literal
 // data comes out through the sink in pieces of at most 256 KiB; memory use does not depend on
 // the size of the message. Not thread-safe (one object per decode); decoders in different
@@ -36,8 +38,10 @@ namespace dupfs::chain {
 // what streaming means): only a successful finish() says that everything was authentic.
 class SymmetricDecryptor {
  public:
-  // `name` only appears in error messages.
-  SymmetricDecryptor(std::string_view passphrase, ByteSink sink, std::string name = "message");
+  // `name` only appears in error messages. With `seek`, records seek points into it
+  // (chain/codec/seek_builder.h; inflating with zlib, half as fast).
+  SymmetricDecryptor(std::string_view passphrase, ByteSink sink, std::string name = "message",
+                     SeekBuilder* seek = nullptr);
   ~SymmetricDecryptor();
   SymmetricDecryptor(const SymmetricDecryptor&) = delete;
   SymmetricDecryptor& operator=(const SymmetricDecryptor&) = delete;

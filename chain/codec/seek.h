@@ -84,14 +84,14 @@ struct SeekPoint {
 struct SeekData {
   SeekCodec codec = SeekCodec::kPlain;
   // kGpg only.
-  int cipher = 0;           // OpenPGP symmetric algorithm of the SEIPD
+  int cipher = 0;  // OpenPGP symmetric algorithm of the SEIPD
   SecretBuffer session_key;
-  Framing seipd;            // stored offsets -> C
+  Framing seipd;  // stored offsets -> C
   // kGpg, kGzip: 0 none, 1 raw deflate (ZIP and gzip), 2 ZLIB.
   int compression = 0;
-  uint64_t z_base = 0;      // kGpg: offset in C of Z's first octet (after the algorithm octet)
-  Framing literal;          // kGpg: D -> T; empty for kGzip and kPlain (T is D)
-  uint64_t d_size = 0;      // length of D
+  uint64_t z_base = 0;  // kGpg: offset in C of Z's first octet (after the algorithm octet)
+  Framing literal;      // kGpg: D -> T; empty for kGzip and kPlain (T is D)
+  uint64_t d_size = 0;  // length of D
   std::vector<SeekPoint> points;  // by `out`; the first at the start of the data
 };
 
