@@ -51,6 +51,12 @@ int FaultyBackend::read_count(const std::string& name) const {
   return it == reads_.end() ? 0 : it->second;
 }
 
+uint64_t FaultyBackend::bytes_read(const std::string& name) const {
+  std::lock_guard lock(mu_);
+  auto it = bytes_.find(name);
+  return it == bytes_.end() ? 0 : it->second;
+}
+
 size_t FaultyBackend::longest_read() const {
   std::lock_guard lock(mu_);
   return longest_read_;
@@ -98,6 +104,10 @@ Result<std::string> FaultyBackend::read_range(const std::string& name, uint64_t 
   auto data = BackendWrapper::read_range(name, offset, length);
   if (data && fault.flip && *fault.flip >= offset && *fault.flip < offset + data->size()) {
     (*data)[*fault.flip - offset] = static_cast<char>(~(*data)[*fault.flip - offset]);
+  }
+  if (data) {
+    std::lock_guard lock(mu_);
+    bytes_[name] += data->size();
   }
   return data;
 }

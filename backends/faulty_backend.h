@@ -34,6 +34,8 @@ class FaultyBackend : public BackendWrapper {
   void clear();
   // Number of read_range calls seen for `name` (to check laziness).
   int read_count(const std::string& name) const;
+  // Octets read_range returned for `name` (to check reads fetch only what they need).
+  uint64_t bytes_read(const std::string& name) const;
   // The largest length asked of one read_range call, of any object (to check reads are bounded).
   size_t longest_read() const;
 
@@ -49,13 +51,14 @@ class FaultyBackend : public BackendWrapper {
     std::optional<uint64_t> truncate;
     std::optional<std::chrono::milliseconds> stall;
   };
-  // Guards faults_, reads_ and release_generation_. A leaf: never held while calling the target
-  // (a stalled read waits on released_ with it, which releases it).
+  // Guards faults_, reads_, bytes_ and release_generation_. A leaf: never held while calling the
+  // target (a stalled read waits on released_ with it, which releases it).
   mutable std::mutex mu_;
   mutable std::condition_variable released_;  // with mu_: release_stalls() or clear() ran
   uint64_t release_generation_ = 0;
   std::map<std::string, Fault> faults_;
   mutable std::map<std::string, int> reads_;
+  mutable std::map<std::string, uint64_t> bytes_;
   mutable size_t longest_read_ = 0;
 };
 

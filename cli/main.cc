@@ -29,6 +29,7 @@ struct MountArgs {
   std::string log_file;
   int verbosity = 2;
   bool numeric_owner = false;
+  bool no_seek_index = false;
   StorageArgs storage;
 };
 
@@ -51,6 +52,7 @@ int run_mount(const MountArgs& args) {
   chain::ArchiveOptions options = archive_options(**backend, args.url, args.archive_dir);
   options.cache_size = *cache_size;
   options.numeric_owner = args.numeric_owner;
+  options.store.seek_index = !args.no_seek_index;
   // Kept here too: the mount tells it when it has daemonized (see on_mounted).
   std::shared_ptr<Backend> storage = std::move(*backend);
   auto archive = chain::Archive::open(storage, std::move(options));
@@ -102,6 +104,9 @@ int main(int argc, char** argv) {
   mount->add_option("--log-file", m.log_file, "Append log lines to this file");
   mount->add_flag("--numeric-owner", m.numeric_owner,
                   "Show stored uid/gid instead of mapping owner names (as duplicity's option)");
+  mount->add_flag("--no-seek-index", m.no_seek_index,
+                  "Neither record, keep nor use seek indexes: every read decodes its volume "
+                  "from the start (docs/seek.md)");
   add_storage_options(*mount, m.storage);
   mount->add_option("-v,--verbosity", m.verbosity, "0 errors .. 4 debug (default 2)");
   int exit_code = dupfs::cli::kCommandLine;  // until an action's callback sets it

@@ -498,33 +498,71 @@ Result<std::string> decode_object_to_string(const Backend& backend, const std::s
   return out;
 }
 
-Result<std::string> sha1_of_object(const Backend& backend, const std::string& name) {
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha1(), nullptr) != 1) {
+Result<StoredHashes> hash_object(const Backend& backend, const std::string& name,
+                                 uint32_t chunk_size) {
+  using Ctx = std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)>;
+  Ctx sha1(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  Ctx chunk(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  if (!sha1 || !chunk || EVP_DigestInit_ex(sha1.get(), EVP_sha1(), nullptr) != 1) {
     return error(ErrorKind::kIoError, "{}: cannot initialise SHA1", name);
   }
+  StoredHashes out;
+  uint64_t in_chunk = 0;  // octets of the current chunk hashed so far
+  auto end_chunk = [&]() -> Status {
+    std::array<uint8_t, 32> digest{};
+    unsigned int length = 0;
+    if (EVP_DigestFinal_ex(chunk.get(), digest.data(), &length) != 1 || length != 32) {
+      return error(ErrorKind::kIoError, "{}: SHA-256 failed", name);
+    }
+    out.chunk_sha256.push_back(digest);
+    in_chunk = 0;
+    return {};
+  };
   for (uint64_t offset = 0;;) {
     auto piece = backend.read_range(name, offset, kReadPieceSize);
     if (!piece) return std::unexpected(std::move(piece.error()));
-    if (EVP_DigestUpdate(ctx.get(), piece->data(), piece->size()) != 1) {
+    if (EVP_DigestUpdate(sha1.get(), piece->data(), piece->size()) != 1) {
       return error(ErrorKind::kIoError, "{}: SHA1 failed", name);
     }
+    for (std::string_view rest = *piece; chunk_size != 0 && !rest.empty();) {
+      if (in_chunk == 0 && EVP_DigestInit_ex(chunk.get(), EVP_sha256(), nullptr) != 1) {
+        return error(ErrorKind::kIoError, "{}: cannot initialise SHA-256", name);
+      }
+      size_t take = static_cast<size_t>(std::min<uint64_t>(rest.size(), chunk_size - in_chunk));
+      if (EVP_DigestUpdate(chunk.get(), rest.data(), take) != 1) {
+        return error(ErrorKind::kIoError, "{}: SHA-256 failed", name);
+      }
+      in_chunk += take;
+      rest.remove_prefix(take);
+      if (in_chunk == chunk_size) {
+        if (auto s = end_chunk(); !s) return std::unexpected(s.error());
+      }
+    }
+    out.size += piece->size();
     if (piece->size() < kReadPieceSize) break;
     offset += piece->size();
   }
+  if (in_chunk != 0) {
+    if (auto s = end_chunk(); !s) return std::unexpected(s.error());
+  }
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  if (EVP_DigestFinal_ex(ctx.get(), digest, &length) != 1) {
+  if (EVP_DigestFinal_ex(sha1.get(), digest, &length) != 1) {
     return error(ErrorKind::kIoError, "{}: SHA1 failed", name);
   }
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(length * 2);
+  out.sha1.reserve(length * 2);
   for (unsigned int i = 0; i < length; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 0xf];
+    out.sha1 += kHex[digest[i] >> 4];
+    out.sha1 += kHex[digest[i] & 0xf];
   }
-  return hex;
+  return out;
+}
+
+Result<std::string> sha1_of_object(const Backend& backend, const std::string& name) {
+  auto h = hash_object(backend, name, 0);
+  if (!h) return std::unexpected(std::move(h.error()));
+  return std::move(h->sha1);
 }
 
 std::string gzip_compress(std::string_view data, int level) {

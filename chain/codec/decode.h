@@ -4,11 +4,13 @@
 // go to memory.
 #pragma once
 
+#include <array>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "backends/backend.h"
 #include "backends/base/byte_sink.h"
@@ -46,6 +48,16 @@ Result<std::string> decode_object_to_string(const Backend& backend, const std::s
 
 // Lowercase hex SHA1 of the stored bytes of an object, read in pieces.
 Result<std::string> sha1_of_object(const Backend& backend, const std::string& name);
+
+// The same, with the SHA-256 of every `chunk_size` octets (the last chunk shorter) for a seek
+// index (chain/metadata/volume_index.h), and the object's size.
+struct StoredHashes {
+  std::string sha1;
+  uint64_t size = 0;
+  std::vector<std::array<uint8_t, 32>> chunk_sha256;
+};
+Result<StoredHashes> hash_object(const Backend& backend, const std::string& name,
+                                 uint32_t chunk_size);
 
 // gzip-compresses `data` as one member with zlib (tests build gzip objects with it; stored
 // objects and archive dir copies go through make_encoder).

@@ -1,6 +1,7 @@
 #include "chain/read/volume_store.h"
 
 #include <fcntl.h>
+#include <openssl/sha.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,7 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <future>
-#include <sstream>
+#include <iterator>
 
 #include "backends/base/log.h"
 
@@ -17,10 +18,12 @@ namespace dupfs::chain {
 
 struct VolumeStore::Pass {
   std::thread thread;
-  uint64_t next_block = 0;  // blocks [0, next_block) have been published by this pass
-  uint64_t want_until = 0;  // one past the highest block a reader asked this pass for
-  int unbounded = 0;        // readers that need the pass to go on (catalog scans)
-  bool parses = false;      // extends the catalog
+  std::optional<size_t> point;  // the seek point it starts at (none: the volume's start)
+  uint64_t first_block = 0;     // the first block it publishes
+  uint64_t next_block = 0;      // blocks [first_block, next_block) have been published by this pass
+  uint64_t want_until = 0;      // one past the highest block a reader asked this pass for
+  int unbounded = 0;            // readers that need the pass to go on (catalog scans)
+  bool parses = false;          // extends the catalog
   bool cancel = false;
   bool done = false;
   std::optional<Error> error;                     // why it ended early
@@ -44,6 +47,9 @@ struct VolumeStore::Volume {
   std::optional<Error> failed;         // the volume serves nothing
   std::optional<uint64_t> total_size;  // length of the decoded stream, once known
   bool hash_verified = false;
+  // The volume's seek index (from the archive dir, or recorded by a pass); with seek data,
+  // passes start at seek points and check stored chunks instead of the whole SHA1.
+  std::shared_ptr<const VolumeIndex> index;
   std::vector<std::shared_ptr<Pass>> passes;    // running (or just ended)
   std::vector<std::shared_ptr<Pass>> finished;  // ended; threads joined by ~VolumeStore
   std::optional<uint32_t> successor;
@@ -56,8 +62,9 @@ struct VolumeStore::Volume {
 
 namespace {
 
-constexpr char kCatalogMagic[] = "dupfs-catalog-1\n";
 constexpr int kPassNice = 19;
+// A pass from a seek point reads this much at first and doubles it while it goes on.
+constexpr size_t kMaxStoredRead = size_t{4} << 20;
 
 // Counts one wait and adds its duration (µs) to the statistics when it goes out of scope.
 class WaitTimer {
@@ -96,24 +103,58 @@ class CatalogBuilder : public TarVisitor {
   std::vector<CatalogEntry> pending;
 };
 
-void put_u64(std::string& out, uint64_t v) { out.append(reinterpret_cast<const char*>(&v), 8); }
-void put_str(std::string& out, const std::string& s) {
-  put_u64(out, s.size());
-  out += s;
-}
-bool get_u64(std::string_view& in, uint64_t& v) {
-  if (in.size() < 8) return false;
-  std::memcpy(&v, in.data(), 8);
-  in.remove_prefix(8);
-  return true;
-}
-bool get_str(std::string_view& in, std::string& s) {
-  uint64_t n;
-  if (!get_u64(in, n) || in.size() < n) return false;
-  s.assign(in.substr(0, n));
-  in.remove_prefix(n);
-  return true;
-}
+// Stored bytes of an indexed volume, each chunk checked against the index's SHA-256 before
+// any of it is used. Reads whole chunks, more at a time while the pass goes on.
+class ChunkReader {
+ public:
+  ChunkReader(const Backend& backend, const VolumeIndex& index)
+      : backend_(backend), index_(index), next_read_(index.chunk_size) {}
+  ~ChunkReader() = default;
+  ChunkReader(const ChunkReader&) = delete;
+  ChunkReader& operator=(const ChunkReader&) = delete;
+
+  Result<std::string> operator()(uint64_t offset, size_t length) {
+    const uint64_t size = index_.stored_size;
+    if (offset >= size) return std::string();
+    length = static_cast<size_t>(std::min<uint64_t>(length, size - offset));
+    if (offset < have_offset_ || offset + length > have_offset_ + have_.size()) {
+      const uint64_t chunk = index_.chunk_size;
+      const uint64_t from = offset / chunk * chunk;
+      uint64_t to = std::max<uint64_t>(offset + length, from + next_read_);
+      to = std::min<uint64_t>((to + chunk - 1) / chunk * chunk, size);
+      // Sequential: read more next time.
+      if (from == have_offset_ + have_.size())
+        next_read_ = std::min(next_read_ * 2, kMaxStoredRead);
+      auto data = backend_.read_range(index_.volume, from, static_cast<size_t>(to - from));
+      if (!data) return std::unexpected(std::move(data.error()));
+      if (data->size() != to - from) {
+        return error(ErrorKind::kCorruption, "volume {} is shorter than its seek index says",
+                     index_.volume);
+      }
+      for (uint64_t at = from; at < to; at += chunk) {
+        std::array<uint8_t, 32> digest{};
+        size_t n = static_cast<size_t>(std::min(chunk, to - at));
+        SHA256(reinterpret_cast<const unsigned char*>(data->data() + (at - from)), n,
+               digest.data());
+        if (digest != index_.chunk_sha256[at / chunk]) {
+          return error(ErrorKind::kCorruption,
+                       "volume {} is damaged: stored bytes at {} do not match their hash",
+                       index_.volume, at);
+        }
+      }
+      have_ = std::move(*data);
+      have_offset_ = from;
+    }
+    return have_.substr(static_cast<size_t>(offset - have_offset_), length);
+  }
+
+ private:
+  const Backend& backend_;
+  const VolumeIndex& index_;
+  size_t next_read_;
+  std::string have_;  // checked stored bytes
+  uint64_t have_offset_ = 0;
+};
 
 }  // namespace
 
@@ -125,8 +166,11 @@ struct VolumeStore::PassRun {
   Volume& v;
   const std::shared_ptr<Pass> pass;
   const uint64_t readahead_blocks;  // the read-ahead window, in blocks (at least 1)
-  // The stored bytes' SHA1, computed beside the decoding until check_hash took it.
-  std::future<Result<std::string>> hash;
+  // The stored bytes' SHA1 and chunk hashes, computed beside the decoding until check_hash
+  // took them.
+  std::future<Result<StoredHashes>> hash;
+  std::optional<StoredHashes> hashes;  // once they matched
+  std::optional<SeekData> seek;        // what a whole pass recorded
   CatalogBuilder builder;
   std::optional<TarParser> parser;   // when the pass extends the catalog
   std::optional<Error> parse_error;  // the tar stream is damaged past the entries found
@@ -144,6 +188,9 @@ VolumeStore::VolumeStore(std::shared_ptr<const Backend> backend, Credentials cre
       cache_(cache),
       options_(std::move(options)),
       pool_(BlockPool::create(options_.block_size, 32)) {
+  if (credentials_.passphrase) {
+    passphrase_.emplace(credentials_.passphrase->data(), credentials_.passphrase->size());
+  }
   unsigned slots = options_.decode_slots;
   if (slots == 0) slots = std::max(2u, std::thread::hardware_concurrency());
   decode_slots_ = std::make_unique<std::counting_semaphore<1024>>(std::min(slots, 1024u));
@@ -176,7 +223,7 @@ uint32_t VolumeStore::add_volume(const std::string& name, const std::string& sha
   auto v = std::make_unique<Volume>();
   v->name = name;
   v->sha1 = sha1;
-  load_catalog(*v);
+  load_index(*v);
   std::lock_guard lock(volumes_mu_);
   volumes_.push_back(std::move(v));
   return static_cast<uint32_t>(volumes_.size() - 1);
@@ -207,10 +254,11 @@ void VolumeStore::prefetch(uint32_t id) {
   for (const auto& p : v.passes) {
     if (!p->done && !p->cancel) return;
   }
-  start_pass_locked(id, v);
+  start_pass_locked(id, v, 0);
 }
 
-std::shared_ptr<VolumeStore::Pass> VolumeStore::start_pass_locked(uint32_t id, Volume& v) {
+std::shared_ptr<VolumeStore::Pass> VolumeStore::start_pass_locked(uint32_t id, Volume& v,
+                                                                  uint64_t block) {
   // Passes that have ended move aside; their threads are joined by the destructor, never
   // here: a finishing thread may still be waiting for this volume's lock.
   for (auto it = v.passes.begin(); it != v.passes.end();) {
@@ -224,9 +272,22 @@ std::shared_ptr<VolumeStore::Pass> VolumeStore::start_pass_locked(uint32_t id, V
   }
   auto pass = std::make_shared<Pass>();
   pass->parses = !v.catalog_complete;
+  if (v.index && v.index->seek) {
+    const SeekData& seek = *v.index->seek;
+    const uint64_t bs = options_.block_size;
+    size_t point = seek_point_for(seek, block * bs);
+    // The block the point falls in is only partly decoded from it: the pass starts at the
+    // next one (the point is at or before `block`'s start, so `block` is among them).
+    pass->point = point;
+    pass->first_block = pass->next_block = (seek_t_of(seek, seek.points[point].out) + bs - 1) / bs;
+  }
   v.passes.push_back(pass);
   ++passes_started_;
-  log_info("decoding {} from its start{}", v.name, pass->parses ? " (cataloguing)" : "");
+  if (pass->point) {
+    log_info("decoding {} from seek point {} (block {})", v.name, *pass->point, pass->first_block);
+  } else {
+    log_info("decoding {} from its start{}", v.name, pass->parses ? " (cataloguing)" : "");
+  }
   pass->thread = std::thread([this, id, pass] { run_pass(id, pass); });
   return pass;
 }
@@ -247,9 +308,43 @@ void VolumeStore::run_pass(uint32_t id, std::shared_ptr<Pass> pass) {
     std::lock_guard lock(run.v.mu);
     cancelled = run.pass->cancel;
   }
-  Status result = cancelled ? error(ErrorKind::kCancelled, "pass over {} cancelled", run.v.name)
-                            : decode_object(*backend_, run.v.name, credentials_,
-                                            [&](std::string_view data) { return feed(run, data); });
+  Status result;
+  if (cancelled) {
+    result = error(ErrorKind::kCancelled, "pass over {} cancelled", run.v.name);
+  } else if (run.pass->point) {
+    // The index never changes once set; the pass keeps it alive.
+    std::shared_ptr<const VolumeIndex> index;
+    {
+      std::lock_guard lock(run.v.mu);
+      index = run.v.index;
+    }
+    const SeekData& seek = *index->seek;
+    const uint64_t start = run.pass->first_block * options_.block_size;
+    run.total = seek_t_of(seek, seek.points[*run.pass->point].out);
+    ChunkReader reader(*backend_, *index);
+    result = decode_from_point(
+        seek, *run.pass->point, std::ref(reader),
+        [&](std::string_view data) -> Status {
+          if (run.total < start) {
+            size_t skip = static_cast<size_t>(std::min<uint64_t>(data.size(), start - run.total));
+            run.total += skip;
+            data.remove_prefix(skip);
+          }
+          return data.empty() ? Status{} : feed(run, data);
+        },
+        run.v.name);
+  } else {
+    // A whole pass over a volume without an index records one (once its SHA1 is known).
+    bool record;
+    {
+      std::lock_guard lock(run.v.mu);
+      record = options_.seek_index && !run.v.index && run.hash.valid();
+    }
+    SeekRecorder recorder = [&](SeekData d) { run.seek = std::move(d); };
+    result = decode_object(
+        *backend_, run.v.name, credentials_, [&](std::string_view data) { return feed(run, data); },
+        record ? &recorder : nullptr);
+  }
   if (result) {
     if (run.parser && !run.parse_error) {
       if (auto st = run.parser->finish(); !st) run.parse_error = st.error();
@@ -264,9 +359,9 @@ void VolumeStore::run_pass(uint32_t id, std::shared_ptr<Pass> pass) {
 void VolumeStore::start_hash_check(PassRun& run) {
   Volume& v = run.v;
   std::lock_guard lock(v.mu);
-  if (!v.hash_verified && !v.sha1.empty()) {
-    run.hash =
-        std::async(std::launch::async, [this, &v] { return sha1_of_object(*backend_, v.name); });
+  if (!v.hash_verified && !v.sha1.empty() && !run.pass->point) {
+    run.hash = std::async(std::launch::async,
+                          [this, &v] { return hash_object(*backend_, v.name, kIndexChunkSize); });
   }
 }
 
@@ -274,10 +369,11 @@ Status VolumeStore::check_hash(PassRun& run) {
   if (!run.hash.valid()) return {};
   auto got = run.hash.get();
   if (!got) return std::unexpected(got.error());
-  if (*got != run.v.sha1) {
+  if (got->sha1 != run.v.sha1) {
     return error(ErrorKind::kCorruption, "volume {} is damaged: SHA1 {} does not match {}",
-                 run.v.name, *got, run.v.sha1);
+                 run.v.name, got->sha1, run.v.sha1);
   }
+  run.hashes = std::move(*got);
   std::lock_guard lock(run.v.mu);
   run.v.hash_verified = true;
   return {};
@@ -386,10 +482,17 @@ std::optional<uint32_t> VolumeStore::end_pass(PassRun& run, const Status& result
   Volume& v = run.v;
   Pass& pass = *run.pass;
   bool complete_catalog = false;
+  // A pass from a seek point checked every chunk it used: damage there fails the blocks
+  // decoded from it (each request that needs them tries again), not the volume, and what it
+  // published before is sound.
+  const bool contained = !result && pass.point && result.error().kind == ErrorKind::kCorruption;
   {
     std::lock_guard lock(v.mu);
     pass.done = true;
-    if (!result) {
+    if (contained) {
+      pass.error = result.error();
+      if (!std::exchange(v.damage_logged, true)) log_error("{}", result.error().message);
+    } else if (!result) {
       pass.error = result.error();
       // A permanent error is the volume's for good; a transient one was this pass's only.
       if (is_permanent(result.error().kind) && !v.failed) {
@@ -402,8 +505,10 @@ std::optional<uint32_t> VolumeStore::end_pass(PassRun& run, const Status& result
     }
     v.cv.notify_all();
   }
-  if (!result && result.error().kind == ErrorKind::kCorruption) cache_.erase_volume(run.id);
-  if (complete_catalog) persist_catalog(v);
+  if (!result && !contained && result.error().kind == ErrorKind::kCorruption) {
+    cache_.erase_volume(run.id);
+  }
+  if (complete_catalog && run.hashes) persist_index(v, run);
   std::lock_guard lock(v.mu);
   if (result && (pass.want_until > 0 || v.read_until.load() > 0)) return v.successor;
   return std::nullopt;
@@ -441,7 +546,7 @@ Result<Block> VolumeStore::block(uint32_t id, uint64_t index, bool wait) {
     if (!wait) return error(ErrorKind::kWouldBlock, "block {} of {} not at hand", index, v.name);
     std::shared_ptr<Pass> pass;
     for (auto& p : v.passes) {
-      if (!p->done && !p->cancel && p->next_block <= index &&
+      if (!p->done && !p->cancel && p->first_block <= index && p->next_block <= index &&
           (!pass || p->next_block > pass->next_block)) {
         pass = p;
       }
@@ -453,7 +558,7 @@ Result<Block> VolumeStore::block(uint32_t id, uint64_t index, bool wait) {
           if (p->done && p->error) return std::unexpected(*p->error);
         }
       }
-      pass = start_pass_locked(id, v);
+      pass = start_pass_locked(id, v, index);
       restarted = true;
     }
     pass->want_until = std::max(pass->want_until, index + 1);
@@ -554,93 +659,63 @@ Result<std::vector<CatalogEntry>> VolumeStore::catalog(uint32_t id) {
   return v.catalog;
 }
 
-std::string VolumeStore::catalog_path(const Volume& v) const {
-  return options_.catalog_dir + "/" + v.name + "." + v.sha1 + ".catalog";
+std::string VolumeStore::index_path(const Volume& v) const {
+  return options_.catalog_dir + "/" + volume_index_name(v.name);
 }
 
-void VolumeStore::persist_catalog(const Volume& v) {
-  if (options_.catalog_dir.empty() || v.sha1.empty()) return;
-  std::string out = kCatalogMagic;
+void VolumeStore::persist_index(Volume& v, PassRun& run) {
+  if (options_.catalog_dir.empty() || !options_.seek_index || v.sha1.empty()) return;
+  auto index = std::make_shared<VolumeIndex>();
+  index->volume = v.name;
+  index->sha1 = v.sha1;
+  index->stored_size = run.hashes->size;
+  index->chunk_sha256 = std::move(run.hashes->chunk_sha256);
+  index->seek = std::move(run.seek);
   {
-    std::lock_guard lock(const_cast<Volume&>(v).mu);
-    put_u64(out, v.total_size.value_or(0));
-    put_u64(out, v.catalog.size());
-    for (const auto& e : v.catalog) {
-      const TarHeader& h = e.header;
-      put_u64(out, static_cast<uint64_t>(e.name.kind));
-      put_u64(out, e.name.index.size());
-      for (const auto& c : e.name.index) put_str(out, c);
-      put_u64(out, e.name.chunk);
-      put_str(out, h.linkname);
-      for (uint64_t x : {static_cast<uint64_t>(h.type), uint64_t{h.mode}, uint64_t(h.uid),
-                         uint64_t(h.gid), uint64_t(h.mtime), h.size, uint64_t{h.devmajor},
-                         uint64_t{h.devminor}, h.header_offset, h.data_offset}) {
-        put_u64(out, x);
-      }
-      put_str(out, h.uname);
-      put_str(out, h.gname);
-    }
+    std::lock_guard lock(v.mu);
+    if (v.index) return;
+    index->decoded_size = v.total_size.value_or(0);
+    index->catalog = v.catalog;
   }
-  std::string path = catalog_path(v);
+  auto file = encode_volume_index(*index, passphrase_ ? &*passphrase_ : nullptr);
+  if (!file) {
+    log_error("cannot keep the seek index of {}: {}", v.name, file.error().message);
+    return;
+  }
+  std::string path = index_path(v);
   std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  bool written = false;
   {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f.write(out.data(), static_cast<std::streamsize>(out.size()));
-    if (!f) {
-      ::unlink(tmp.c_str());
-      return;
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      written = ::write(fd, file->data(), file->size()) == static_cast<ssize_t>(file->size());
+      written = ::close(fd) == 0 && written;
     }
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) ::unlink(tmp.c_str());
+  if (!written || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    log_error("cannot keep the seek index of {} in {}", v.name, options_.catalog_dir);
+  }
+  // A clear file dropped what must not be kept in clear: this mount keeps it all.
+  std::lock_guard lock(v.mu);
+  if (!v.index) v.index = std::move(index);
 }
 
-bool VolumeStore::load_catalog(Volume& v) {
-  if (options_.catalog_dir.empty() || v.sha1.empty()) return false;
-  std::ifstream f(catalog_path(v), std::ios::binary);
-  if (!f) return false;
-  std::stringstream ss;
-  ss << f.rdbuf();
-  std::string data = ss.str();
-  std::string_view in = data;
-  if (!in.starts_with(kCatalogMagic)) return false;
-  in.remove_prefix(sizeof(kCatalogMagic) - 1);
-  uint64_t total, count;
-  if (!get_u64(in, total) || !get_u64(in, count)) return false;
-  std::vector<CatalogEntry> catalog;
-  for (uint64_t i = 0; i < count; ++i) {
-    CatalogEntry e{};
-    uint64_t kind, n, chunk;
-    if (!get_u64(in, kind) || kind > static_cast<uint64_t>(EntryKind::kSignature)) return false;
-    e.name.kind = static_cast<EntryKind>(kind);
-    if (!get_u64(in, n) || n > in.size()) return false;
-    e.name.index.resize(n);
-    for (auto& c : e.name.index) {
-      if (!get_str(in, c)) return false;
-    }
-    if (!get_u64(in, chunk) || !get_str(in, e.header.linkname)) return false;
-    e.name.chunk = static_cast<int64_t>(chunk);
-    uint64_t f[10];
-    for (auto& x : f) {
-      if (!get_u64(in, x)) return false;
-    }
-    TarHeader& h = e.header;
-    h.type = static_cast<TarType>(f[0]);
-    h.mode = static_cast<uint32_t>(f[1]);
-    h.uid = static_cast<int64_t>(f[2]);
-    h.gid = static_cast<int64_t>(f[3]);
-    h.mtime = static_cast<int64_t>(f[4]);
-    h.size = f[5];
-    h.devmajor = static_cast<uint32_t>(f[6]);
-    h.devminor = static_cast<uint32_t>(f[7]);
-    h.header_offset = f[8];
-    h.data_offset = f[9];
-    if (!get_str(in, h.uname) || !get_str(in, h.gname)) return false;
-    catalog.push_back(std::move(e));
+void VolumeStore::load_index(Volume& v) {
+  if (options_.catalog_dir.empty() || !options_.seek_index || v.sha1.empty()) return;
+  std::ifstream f(index_path(v), std::ios::binary);
+  if (!f) return;
+  std::string file((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto index = decode_volume_index(file, passphrase_ ? &*passphrase_ : nullptr, v.name, v.sha1);
+  if (!index) {
+    // Rebuilt by the next whole pass.
+    log_info("ignoring the seek index of {}: {}", v.name, index.error().message);
+    return;
   }
-  v.catalog = std::move(catalog);
+  v.catalog = index->catalog;
   v.catalog_complete = true;
-  v.total_size = total;
-  return true;
+  v.total_size = index->decoded_size;
+  v.index = std::make_shared<const VolumeIndex>(std::move(*index));
 }
 
 }  // namespace dupfs::chain

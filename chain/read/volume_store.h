@@ -7,6 +7,13 @@
 // evicted is needed again. Before a pass publishes anything, the stored bytes' SHA1 is checked
 // against the manifest: damaged volumes never serve data.
 //
+// Seek indexes (docs/seek.md): the first whole pass over a volume also records where decoding
+// can restart and the SHA-256 of its stored bytes chunk by chunk; once the SHA1 matched, that
+// and the catalog are kept in the archive dir (chain/metadata/volume_index.h). With an index, a
+// pass starts at the seek point before the block asked for, reads only from there, and checks
+// each stored chunk before decoding it, so nothing is held back and a damaged chunk fails only
+// the blocks decoded from it.
+//
 // Thread-safe. Lock order: volumes_mu_, then a volume's mutex, then the BlockCache's, then the
 // BlockPool's (never the reverse); no lock is held while reading storage or decoding.
 #pragma once
@@ -29,6 +36,7 @@
 #include "backends/backend.h"
 #include "chain/codec/decode.h"
 #include "chain/format/difftar.h"
+#include "chain/metadata/volume_index.h"
 #include "chain/read/block_cache.h"
 
 namespace dupfs::chain {
@@ -40,7 +48,8 @@ struct VolumeStoreOptions {
   // Passes decoding at the same time (0 = one per core, at least 2); paused passes do not
   // count. Bounds CPU contention and the memory of blocks held back until a hash matched.
   unsigned decode_slots = 0;
-  std::string catalog_dir;  // where complete catalogs persist ("" = nowhere)
+  std::string catalog_dir;  // where seek indexes persist ("" = nowhere)
+  bool seek_index = true;   // record, keep and use seek indexes (false: decode from the start)
 };
 
 class VolumeStore {
@@ -85,8 +94,9 @@ class VolumeStore {
   struct PassRun;  // the state of one pass's thread
 
   Volume& vol(uint32_t id) const;
-  // Starts a pass of `v` (its mutex held). Returns it.
-  std::shared_ptr<Pass> start_pass_locked(uint32_t id, Volume& v);
+  // Starts a pass of `v` (its mutex held) that will produce block `block` (from the seek
+  // point before it when the volume has an index, else from the start). Returns it.
+  std::shared_ptr<Pass> start_pass_locked(uint32_t id, Volume& v, uint64_t block = 0);
 
   // The steps of a pass (its thread runs run_pass; every other step is called from it, with
   // no lock held unless said). The pass holds a decode slot while it decodes, not while paused.
@@ -130,12 +140,14 @@ class VolumeStore {
   // pass when none runs.
   Status wait_for_catalog(uint32_t id, Volume& v, std::unique_lock<std::mutex>& lock,
                           const std::function<bool()>& covered);
-  void persist_catalog(const Volume& v);
-  bool load_catalog(Volume& v);
-  std::string catalog_path(const Volume& v) const;
+  // The index of `v` after a whole pass recorded it (its SHA1 matched), kept in catalog_dir.
+  void persist_index(Volume& v, PassRun& run);
+  void load_index(Volume& v);
+  std::string index_path(const Volume& v) const;
 
   std::shared_ptr<const Backend> backend_;
   Credentials credentials_;
+  std::optional<SecretBuffer> passphrase_;  // seals the indexes
   BlockCache& cache_;
   VolumeStoreOptions options_;
   std::shared_ptr<BlockPool> pool_;  // buffers for the blocks passes decode

@@ -4,11 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <random>
 #include <thread>
 
 #include "backends/faulty_backend.h"
 #include "backends/memory_backend.h"
+#include "chain/codec/openpgp_encrypt.h"
+#include "chain/metadata/volume_index.h"
 #include "chain/read/block_cache.h"
 #include "tests/support/gpg_home.h"
 #include "tests/support/process.h"
@@ -306,6 +309,180 @@ out.close()
     ASSERT_EQ(buf, std::string(3000, static_cast<char>(i % 256)));
   }
 }
+
+// Seek indexes (docs/seek.md): a whole pass records one; the next store reads any file from
+// the seek point before it, fetching little more than the file, checks stored chunks, and
+// refuses a damaged index.
+class SeekIndexTest : public ::testing::TestWithParam<const char*> {
+ protected:
+  static constexpr char kPassphrase[] = "volume store seek passphrase";
+
+  void SetUp() override {
+    // 400 files of 40 KiB, text and random octets: about 16 MB of tar.
+    std::string script = R"(
+import tarfile, io, sys, random
+out = tarfile.open(sys.argv[1], 'w', format=tarfile.PAX_FORMAT)
+for i in range(400):
+    r = random.Random(i)
+    data = b''.join(b'file %d line %d\n' % (i, j) if r.random() < 0.8 else r.randbytes(64)
+                    for j in range(2000))[:40960]
+    ti = tarfile.TarInfo('snapshot/d/f%03d' % i); ti.size = len(data); ti.mode = 0o644
+    out.addfile(ti, io.BytesIO(data))
+out.close()
+)";
+    auto r = test::run({"/usr/bin/python3", "-c", script, dir_.file("vol.tar")});
+    ASSERT_TRUE(r.ok()) << r.err;
+    tar_ = test::read_file(dir_.file("vol.tar"));
+    name_ = GetParam();
+    std::string stored;
+    if (name_.ends_with(".gz")) {
+      stored = gzip_compress(tar_, 6);
+    } else {
+      SymmetricEncryptOptions o;
+      o.s2k_count = 1024;
+      SymmetricEncryptor e(
+          kPassphrase,
+          [&](std::string_view piece) -> Status {
+            stored.append(piece);
+            return {};
+          },
+          o);
+      ASSERT_TRUE(e.write(tar_));
+      ASSERT_TRUE(e.finish());
+    }
+    memory_ = std::make_shared<MemoryBackend>();
+    memory_->put(name_, stored);
+    faulty_ = std::make_shared<FaultyBackend>(memory_);
+    sha1_ = *sha1_of_object(*memory_, name_);
+    stored_size_ = stored.size();
+  }
+
+  Credentials credentials() const { return Credentials{std::string(kPassphrase), ""}; }
+  VolumeStoreOptions opts() const { return options(256 * 1024, 32 << 20, archive_.path()); }
+
+  // Reads file `i` through the store; checks its bytes against the tar.
+  Status read_file(VolumeStore& store, uint32_t id, int i) {
+    char name[16];
+    std::snprintf(name, sizeof name, "f%03d", i);
+    auto entries = store.entries_for(id, Index{"d", name});
+    if (!entries) return std::unexpected(entries.error());
+    EXPECT_EQ(entries->size(), 1u);
+    const TarHeader& h = entries->front().header;
+    std::string buf(h.size, '\0');
+    auto n = store.read(id, h.data_offset, buf.data(), buf.size());
+    if (!n) return std::unexpected(n.error());
+    EXPECT_EQ(*n, h.size);
+    EXPECT_TRUE(buf == std::string_view(tar_).substr(h.data_offset, h.size)) << name;
+    return {};
+  }
+
+  // A first store reads the whole volume: the index is written.
+  void record_index() {
+    BlockCache cache(64 << 20);
+    VolumeStore store(faulty_, credentials(), cache, opts());
+    uint32_t id = store.add_volume(name_, sha1_);
+    for (int i = 0; i < 400; i += 50) ASSERT_TRUE(read_file(store, id, i));
+    ASSERT_TRUE(store.catalog(id).has_value());
+  }
+
+  std::string index_file() const { return archive_.file(volume_index_name(name_)); }
+
+  TempDir dir_{"dupfs-seek-store-"};
+  TempDir archive_{"dupfs-seek-archive-"};
+  std::string tar_, name_, sha1_;
+  uint64_t stored_size_ = 0;
+  std::shared_ptr<MemoryBackend> memory_;
+  std::shared_ptr<FaultyBackend> faulty_;
+};
+
+TEST_P(SeekIndexTest, LateFileCostsItsOwnBytes) {
+  record_index();
+  ASSERT_TRUE(std::filesystem::exists(index_file()));
+  const uint64_t before = faulty_->bytes_read(name_);
+  BlockCache cache(64 << 20);
+  VolumeStore store(faulty_, credentials(), cache, opts());
+  uint32_t id = store.add_volume(name_, sha1_);
+  ASSERT_TRUE(read_file(store, id, 398));
+  const uint64_t fetched = faulty_->bytes_read(name_) - before;
+  EXPECT_LE(fetched, 40960u + (2u << 20)) << "of " << stored_size_;
+  EXPECT_EQ(store.passes_started(), 1u);
+  // Every other file too, in any order.
+  std::mt19937 rng(3);
+  for (int k = 0; k < 40; ++k) ASSERT_TRUE(read_file(store, id, static_cast<int>(rng() % 400)));
+}
+
+TEST_P(SeekIndexTest, DamagedChunkFailsOnlyItsFiles) {
+  record_index();
+  faulty_->flip_byte(name_, stored_size_ / 2);
+  BlockCache cache(64 << 20);
+  VolumeStore store(faulty_, credentials(), cache, opts());
+  uint32_t id = store.add_volume(name_, sha1_);
+  int failed = 0;
+  for (int i = 0; i < 400; ++i) {
+    auto s = read_file(store, id, i);
+    if (!s) {
+      EXPECT_EQ(s.error().kind, ErrorKind::kCorruption) << s.error().message;
+      ++failed;
+    }
+  }
+  // The files decoded from the damaged chunk (and the seek segments it feeds) fail; the
+  // others read.
+  EXPECT_GT(failed, 0);
+  EXPECT_LT(failed, 200);
+  EXPECT_TRUE(read_file(store, id, 0));
+  EXPECT_TRUE(read_file(store, id, 399));
+}
+
+TEST_P(SeekIndexTest, DamagedOrForeignIndexIsRebuilt) {
+  record_index();
+  std::string good = test::read_file(index_file());
+  for (int round = 0; round < 2; ++round) {
+    std::string bad = good;
+    if (round == 0) {
+      bad[bad.size() / 2] = static_cast<char>(bad[bad.size() / 2] ^ 1);
+    } else {
+      // Sealed under another passphrase.
+      VolumeIndex other;
+      other.volume = name_;
+      other.sha1 = sha1_;
+      other.stored_size = 1;
+      other.chunk_sha256.resize(1);
+      SecretBuffer pass("another", 7);
+      bad = *encode_volume_index(other, &pass);
+    }
+    { std::ofstream(index_file(), std::ios::binary | std::ios::trunc) << bad; }
+    BlockCache cache(64 << 20);
+    {
+      VolumeStore store(faulty_, credentials(), cache, opts());
+      uint32_t id = store.add_volume(name_, sha1_);
+      ASSERT_TRUE(read_file(store, id, 399));
+      ASSERT_TRUE(store.catalog(id).has_value());
+    }
+    // Refused, decoded from the start, and written anew.
+    std::string rebuilt = test::read_file(index_file());
+    SecretBuffer pass(kPassphrase, sizeof kPassphrase - 1);
+    auto index = decode_volume_index(rebuilt, &pass, name_, sha1_);
+    ASSERT_TRUE(index) << index.error().message;
+    EXPECT_TRUE(index->seek.has_value());
+    EXPECT_EQ(index->catalog.size(), 400u);
+  }
+}
+
+TEST_P(SeekIndexTest, NoPlaintextInTheArchiveDir) {
+  record_index();
+  std::string file = test::read_file(index_file());
+  // A line of file 123 and a random run of file 7: neither in the index.
+  EXPECT_EQ(file.find("file 123 line 5\n"), std::string::npos);
+  EXPECT_EQ(file.find("snapshot/d/f123"), std::string::npos);
+  EXPECT_EQ(file.find(std::string_view(tar_).substr(tar_.size() / 2, 32)), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(Codecs, SeekIndexTest,
+                         ::testing::Values("vol1.difftar.gpg", "vol1.difftar.gz"),
+                         [](const auto& info) {
+                           return std::string(
+                               std::string_view(info.param).ends_with(".gz") ? "Gzip" : "Gpg");
+                         });
 
 }  // namespace
 }  // namespace dupfs::chain
