@@ -43,6 +43,9 @@ namespace dupfs::chain {
 inline constexpr uint64_t kSeekSpacing = uint64_t{1} << 20;
 inline constexpr uint64_t kSeekMaxDecoded = uint64_t{4} << 20;
 inline constexpr size_t kDeflateWindow = 32 * 1024;
+// A window as kept: raw deflate (zlib level 1), at most this long (incompressible windows
+// grow a little).
+inline constexpr size_t kMaxWindowRecord = kDeflateWindow + 256;
 
 // Where the parts of one packet body lie in the stream around it: parts of `length` octets at
 // outer offsets outer, outer + stride, ..., holding inner offsets inner, inner + length, ...
@@ -77,7 +80,8 @@ struct SeekPoint {
   uint64_t out = 0;      // offset in D
   uint64_t in_bits = 0;  // bit offset in Z of the deflate block starting there (0 uncompressed)
   uint32_t crc = 0;      // CRC32 (gzip's) of D from `out` to the next point's (or D's end)
-  std::string window;    // up to kDeflateWindow octets of D before `out` (empty uncompressed)
+  // Up to kDeflateWindow octets of D before `out`, deflated (empty uncompressed).
+  std::string window;
   bool operator==(const SeekPoint&) const = default;
 };
 

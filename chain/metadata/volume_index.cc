@@ -296,7 +296,8 @@ std::optional<VolumeIndex> read_payload(std::string_view payload, std::string_vi
     }
     s.points.resize(n);
     for (SeekPoint& p : s.points) {
-      if (!r.u64(p.out) || !r.u64(p.in_bits) || !r.u32(p.crc) || !r.str(p.window, kDeflateWindow)) {
+      if (!r.u64(p.out) || !r.u64(p.in_bits) || !r.u32(p.crc) ||
+          !r.str(p.window, kMaxWindowRecord)) {
         return std::nullopt;
       }
     }
@@ -324,7 +325,7 @@ std::optional<std::string_view> index_fault(const VolumeIndex& index) {
       return "unknown codec or compression";
     }
     for (const SeekPoint& p : s.points) {
-      if (p.window.size() > kDeflateWindow) return "window longer than 32 KiB";
+      if (p.window.size() > kMaxWindowRecord) return "window too long";
     }
   }
   return std::nullopt;

@@ -1,6 +1,8 @@
 #include "chain/read/archive.h"
 
 #include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <map>
 #include <semaphore>
@@ -8,6 +10,7 @@
 
 #include "backends/base/log.h"
 #include "chain/metadata/archive_dir.h"
+#include "chain/metadata/volume_index.h"
 
 namespace dupfs::chain {
 
@@ -77,6 +80,34 @@ std::string snapshot_dir_name(int64_t time) {
   return buf;
 }
 
+namespace {
+
+// Derives the key of the newest seek index in `dir` (docs/seek.md), so that the first read
+// through an index does not wait for it: a process seals with the salt of the first index it
+// opens, so an archive dir's indexes share one key.
+void warm_seek_key(const std::string& dir, const std::string& passphrase) {
+  std::error_code ec;
+  std::filesystem::path newest;
+  std::filesystem::file_time_type newest_time{};
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (!volume_of_index_name(name)) continue;
+    auto t = e.last_write_time(ec);
+    if (!ec && (newest.empty() || t > newest_time)) {
+      newest = e.path();
+      newest_time = t;
+    }
+  }
+  if (newest.empty()) return;
+  std::ifstream f(newest, std::ios::binary);
+  std::string head(kIndexHeadSize, '\0');
+  f.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<size_t>(f.gcount()));
+  warm_index_key(head, SecretBuffer(passphrase.data(), passphrase.size()));
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
                                                ArchiveOptions options) {
   auto names = backend->list();
@@ -140,6 +171,13 @@ Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
                       return Result<Fetched>(Fetched{{}, std::move(*entries)});
                     }));
   }
+  std::future<void> warm;
+  if (options.credentials.passphrase && options.store.seek_index &&
+      !options.store.catalog_dir.empty()) {
+    warm = std::async(std::launch::async, [&options] {
+      warm_seek_key(options.store.catalog_dir, *options.credentials.passphrase);
+    });
+  }
   std::map<std::string, Fetched> fetched;
   std::set<std::string> unread;  // failed on a transient error: read again when needed
   std::optional<Error> auth_error;
@@ -155,6 +193,7 @@ Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
       if (!is_permanent(r.error().kind)) unread.insert(name);
     }
   }
+  if (warm.valid()) warm.wait();
   if (auth_error) return std::unexpected(*auth_error);
 
   auto archive = std::unique_ptr<Archive>(new Archive());

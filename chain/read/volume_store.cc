@@ -50,7 +50,8 @@ struct VolumeStore::Volume {
   // The volume's seek index (from the archive dir, or recorded by a pass); with seek data,
   // passes start at seek points and check stored chunks instead of the whole SHA1.
   std::shared_ptr<const VolumeIndex> index;
-  std::vector<std::shared_ptr<Pass>> passes;    // running (or just ended)
+  bool damage_logged = false;                 // damage seen by a pass from a seek point was logged
+  std::vector<std::shared_ptr<Pass>> passes;  // running (or just ended)
   std::vector<std::shared_ptr<Pass>> finished;  // ended; threads joined by ~VolumeStore
   std::optional<uint32_t> successor;
   // One past the furthest block any reader got, from the cache or from a pass: passes keep

@@ -436,7 +436,7 @@ VolumeIndex bare() {
   SeekData s;
   s.codec = SeekCodec::kGzip;
   s.compression = 1;
-  s.points = {{.out = 0, .in_bits = 0, .crc = 0, .window = window_text(kDeflateWindow, 'c')}};
+  s.points = {{.out = 0, .in_bits = 0, .crc = 0, .window = window_text(kMaxWindowRecord, 'c')}};
   v.seek = std::move(s);
   return v;
 }
@@ -482,9 +482,9 @@ TEST(VolumeIndex, MalformedFieldsAreRefused) {
   expect_refused(with_digest(body.substr(0, body.size() - 1)), "a missing byte");
 
   // The window is the last field: make it one octet longer than a deflate window.
-  const size_t length_at = body.size() - kDeflateWindow - 8;
-  ASSERT_EQ(body.substr(length_at, 8), u64le(kDeflateWindow));
-  expect_refused(patched(body + "x", length_at, kDeflateWindow + 1), "window too long");
+  const size_t length_at = body.size() - kMaxWindowRecord - 8;
+  ASSERT_EQ(body.substr(length_at, 8), u64le(kMaxWindowRecord));
+  expect_refused(patched(body + "x", length_at, kMaxWindowRecord + 1), "window too long");
 
   // One catalog entry with an unknown kind, then with an unknown type.
   VolumeIndex with_entry = bare();

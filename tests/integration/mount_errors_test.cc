@@ -996,18 +996,18 @@ TEST_F(MountBrowse, BrowsingReadsNoVolume) {
   std::vector<std::string> names;
   readdir_tree(mnt + "/snapshots/latest", names);
   EXPECT_GT(names.size(), 40u);
-  EXPECT_TRUE(files_ending(archive, ".catalog").empty())
+  EXPECT_TRUE(files_ending(archive, ".idx").empty())
       << "a volume was decoded by readdir alone:\n"
-      << join(files_ending(archive, ".catalog"));
+      << join(files_ending(archive, ".idx"));
 
   ReadOutcome text = read_through(mnt + "/snapshots/latest/" + std::string(every_kind::kTextFile));
   EXPECT_TRUE(text.ok) << text.step << ": " << std::strerror(text.err);
   EXPECT_EQ(text.data, "alpha\n");
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (files_ending(archive, ".catalog").empty() && std::chrono::steady_clock::now() < deadline) {
+  while (files_ending(archive, ".idx").empty() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  EXPECT_FALSE(files_ending(archive, ".catalog").empty()) << "no catalog after reading a file:\n"
+  EXPECT_FALSE(files_ending(archive, ".idx").empty()) << "no seek index after reading a file:\n"
                                                           << join(files_ending(archive, ""));
   EXPECT_EQ(m->unmount(), 0) << m->log();
 }
