@@ -39,4 +39,13 @@ std::optional<EntryName> parse_entry_name(std::string_view name) {
   return std::nullopt;
 }
 
+Status CatalogBuilder::on_entry(const TarHeader& h) {
+  auto name = parse_entry_name(h.name);
+  if (!name) return {};
+  CatalogEntry e{std::move(*name), h};
+  e.header.name.clear();
+  pending.push_back(std::move(e));
+  return {};
+}
+
 }  // namespace dupfs::chain

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "chain/format/index.h"
 #include "chain/format/tar.h"
@@ -40,6 +41,16 @@ inline bool is_diff_kind(EntryKind k) {
 struct CatalogEntry {
   EntryName name;
   TarHeader header;  // header.name is cleared to save memory; data_offset/size locate the data
+};
+
+// Collects a volume's catalog as a TarParser finds its entries (entries that are not
+// duplicity's are left out: nothing is served from them).
+class CatalogBuilder : public TarVisitor {
+ public:
+  Status on_entry(const TarHeader& h) override;
+  Status on_data(const TarHeader&, std::string_view) override { return {}; }
+  Status on_entry_end(const TarHeader&) override { return {}; }
+  std::vector<CatalogEntry> pending;  // found, not yet taken
 };
 
 }  // namespace dupfs::chain

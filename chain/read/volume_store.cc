@@ -88,22 +88,6 @@ class WaitTimer {
 bool index_less(const CatalogEntry& e, const Index& i) { return e.name.index < i; }
 bool index_greater(const Index& i, const CatalogEntry& e) { return i < e.name.index; }
 
-// Collects entries as the tar parser finds them.
-class CatalogBuilder : public TarVisitor {
- public:
-  Status on_entry(const TarHeader& h) override {
-    auto name = parse_entry_name(h.name);
-    if (!name) return {};  // not one of duplicity's entries: nothing to serve from it
-    CatalogEntry e{std::move(*name), h};
-    e.header.name.clear();
-    pending.push_back(std::move(e));
-    return {};
-  }
-  Status on_data(const TarHeader&, std::string_view) override { return {}; }
-  Status on_entry_end(const TarHeader&) override { return {}; }
-  std::vector<CatalogEntry> pending;
-};
-
 // Stored bytes of an indexed volume, each chunk checked against the index's SHA-256 before
 // any of it is used. Reads whole chunks, more at a time while the pass goes on.
 class ChunkReader {
