@@ -1,5 +1,6 @@
 #include "chain/read/archive.h"
 
+#include <algorithm>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -82,10 +83,11 @@ std::string snapshot_dir_name(int64_t time) {
 
 namespace {
 
-// Derives the key of the newest seek index in `dir` (docs/seek.md), so that the first read
-// through an index does not wait for it: a process seals with the salt of the first index it
-// opens, so an archive dir's indexes share one key.
-void warm_seek_key(const std::string& dir, const std::string& passphrase) {
+// Derives the key of the newest seek index in `dir`, else in storage (docs/seek.md), so that the
+// first read through an index does not wait for it: a process seals with the salt of the first
+// index it opens, so an archive dir's indexes share one key.
+void warm_seek_key(const std::string& dir, const std::string& passphrase, const Backend& backend,
+                   const std::vector<std::string>& remote) {
   std::error_code ec;
   std::filesystem::path newest;
   std::filesystem::file_time_type newest_time{};
@@ -98,12 +100,19 @@ void warm_seek_key(const std::string& dir, const std::string& passphrase) {
       newest_time = t;
     }
   }
-  if (newest.empty()) return;
-  std::ifstream f(newest, std::ios::binary);
-  std::string head(kIndexHeadSize, '\0');
-  f.read(head.data(), static_cast<std::streamsize>(head.size()));
-  head.resize(static_cast<size_t>(f.gcount()));
-  warm_index_key(head, SecretBuffer(passphrase.data(), passphrase.size()));
+  std::string head;
+  if (!newest.empty()) {
+    std::ifstream f(newest, std::ios::binary);
+    head.resize(kIndexHeadSize);
+    f.read(head.data(), static_cast<std::streamsize>(head.size()));
+    head.resize(static_cast<size_t>(f.gcount()));
+  } else if (!remote.empty()) {
+    // dupfs-backup seals a run's indexes with one salt: the newest set's is the likeliest.
+    auto piece =
+        backend.read_range(*std::max_element(remote.begin(), remote.end()), 0, kIndexHeadSize);
+    if (piece) head = std::move(*piece);
+  }
+  if (!head.empty()) warm_index_key(head, SecretBuffer(passphrase.data(), passphrase.size()));
 }
 
 }  // namespace
@@ -113,6 +122,9 @@ Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
   auto names = backend->list();
   if (!names) {
     return std::unexpected(location_error(*backend, names.error()));
+  }
+  for (const auto& n : *names) {
+    if (volume_of_index_name(n)) options.store.remote_indexes.push_back(n);
   }
   auto collection = build_collection(*names, options.prefixes);
   if (!collection) return std::unexpected(collection.error());
@@ -172,10 +184,10 @@ Result<std::unique_ptr<Archive>> Archive::open(std::shared_ptr<Backend> backend,
                     }));
   }
   std::future<void> warm;
-  if (options.credentials.passphrase && options.store.seek_index &&
-      !options.store.catalog_dir.empty()) {
-    warm = std::async(std::launch::async, [&options] {
-      warm_seek_key(options.store.catalog_dir, *options.credentials.passphrase);
+  if (options.credentials.passphrase && options.store.seek_index) {
+    warm = std::async(std::launch::async, [&options, &backend] {
+      warm_seek_key(options.store.catalog_dir, *options.credentials.passphrase, *backend,
+                    options.store.remote_indexes);
     });
   }
   std::map<std::string, Fetched> fetched;

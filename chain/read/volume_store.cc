@@ -172,7 +172,8 @@ VolumeStore::VolumeStore(std::shared_ptr<const Backend> backend, Credentials cre
       credentials_(std::move(credentials)),
       cache_(cache),
       options_(std::move(options)),
-      pool_(BlockPool::create(options_.block_size, 32)) {
+      pool_(BlockPool::create(options_.block_size, 32)),
+      remote_indexes_(options_.remote_indexes.begin(), options_.remote_indexes.end()) {
   if (credentials_.passphrase) {
     passphrase_.emplace(credentials_.passphrase->data(), credentials_.passphrase->size());
   }
@@ -648,6 +649,26 @@ std::string VolumeStore::index_path(const Volume& v) const {
   return options_.catalog_dir + "/" + volume_index_name(v.name);
 }
 
+namespace {
+
+// Writes `data` to `path` atomically, private (0600). False on failure.
+bool write_private_file(const std::string& path, std::string_view data) {
+  std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  bool written = false;
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    written = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
+    written = ::close(fd) == 0 && written;
+  }
+  if (!written || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 void VolumeStore::persist_index(Volume& v, PassRun& run) {
   if (options_.catalog_dir.empty() || !options_.seek_index || v.sha1.empty()) return;
   auto index = std::make_shared<VolumeIndex>();
@@ -667,18 +688,7 @@ void VolumeStore::persist_index(Volume& v, PassRun& run) {
     log_error("cannot keep the seek index of {}: {}", v.name, file.error().message);
     return;
   }
-  std::string path = index_path(v);
-  std::string tmp = path + ".tmp" + std::to_string(::getpid());
-  bool written = false;
-  {
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-      written = ::write(fd, file->data(), file->size()) == static_cast<ssize_t>(file->size());
-      written = ::close(fd) == 0 && written;
-    }
-  }
-  if (!written || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
+  if (!write_private_file(index_path(v), *file)) {
     log_error("cannot keep the seek index of {} in {}", v.name, options_.catalog_dir);
   }
   // A clear file dropped what must not be kept in clear: this mount keeps it all.
@@ -686,17 +696,39 @@ void VolumeStore::persist_index(Volume& v, PassRun& run) {
   if (!v.index) v.index = std::move(index);
 }
 
+// The archive dir's copy, else the one dupfs-backup stored next to the volume (then copied
+// into the archive dir: the mount never writes to storage).
 void VolumeStore::load_index(Volume& v) {
-  if (options_.catalog_dir.empty() || !options_.seek_index || v.sha1.empty()) return;
-  std::ifstream f(index_path(v), std::ios::binary);
-  if (!f) return;
-  std::string file((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (!options_.seek_index || v.sha1.empty()) return;
+  std::string file;
+  bool from_storage = false;
+  if (!options_.catalog_dir.empty()) {
+    std::ifstream f(index_path(v), std::ios::binary);
+    if (f) file.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  }
+  const std::string name = volume_index_name(v.name);
+  if (file.empty() && remote_indexes_.contains(name)) {
+    constexpr size_t kPiece = size_t{8} << 20;
+    for (uint64_t offset = 0;;) {
+      auto piece = backend_->read_range(name, offset, kPiece);
+      if (!piece) {
+        log_info("cannot read the seek index of {}: {}", v.name, piece.error().message);
+        return;
+      }
+      file += *piece;
+      if (piece->size() < kPiece) break;
+      offset += piece->size();
+    }
+    from_storage = true;
+  }
+  if (file.empty()) return;
   auto index = decode_volume_index(file, passphrase_ ? &*passphrase_ : nullptr, v.name, v.sha1);
   if (!index) {
     // Rebuilt by the next whole pass.
     log_info("ignoring the seek index of {}: {}", v.name, index.error().message);
     return;
   }
+  if (from_storage && !options_.catalog_dir.empty()) write_private_file(index_path(v), file);
   v.catalog = index->catalog;
   v.catalog_complete = true;
   v.total_size = index->decoded_size;

@@ -31,6 +31,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "backends/backend.h"
@@ -50,6 +51,9 @@ struct VolumeStoreOptions {
   unsigned decode_slots = 0;
   std::string catalog_dir;  // where seek indexes persist ("" = nowhere)
   bool seek_index = true;   // record, keep and use seek indexes (false: decode from the start)
+  // Seek index files in storage (volume_index_name), which dupfs-backup stored next to its
+  // volumes: used when the archive dir has none.
+  std::vector<std::string> remote_indexes;
 };
 
 class VolumeStore {
@@ -151,6 +155,7 @@ class VolumeStore {
   BlockCache& cache_;
   VolumeStoreOptions options_;
   std::shared_ptr<BlockPool> pool_;  // buffers for the blocks passes decode
+  const std::unordered_set<std::string> remote_indexes_;
   std::atomic<uint64_t> passes_started_{0};
   std::unique_ptr<std::counting_semaphore<1024>> decode_slots_;
   std::atomic<bool> stopping_{false};  // set by the destructor: no new prefetches

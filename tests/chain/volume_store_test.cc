@@ -411,6 +411,25 @@ TEST_P(SeekIndexTest, LateFileCostsItsOwnBytes) {
   for (int k = 0; k < 40; ++k) ASSERT_TRUE(read_file(store, id, static_cast<int>(rng() % 400)));
 }
 
+// dupfs-backup stores indexes next to the volumes: a mount with an empty archive dir uses
+// the stored one (and keeps a copy).
+TEST_P(SeekIndexTest, IndexInStorageIsUsedAndCopied) {
+  record_index();
+  const std::string stored_index = volume_index_name(name_);
+  memory_->put(stored_index, test::read_file(index_file()));
+  std::filesystem::remove(index_file());
+  const uint64_t before = faulty_->bytes_read(name_);
+  BlockCache cache(64 << 20);
+  VolumeStoreOptions o = opts();
+  o.remote_indexes = {stored_index};
+  VolumeStore store(faulty_, credentials(), cache, o);
+  uint32_t id = store.add_volume(name_, sha1_);
+  ASSERT_TRUE(read_file(store, id, 398));
+  EXPECT_LE(faulty_->bytes_read(name_) - before, 40960u + (2u << 20));
+  EXPECT_EQ(faulty_->read_count(stored_index), 1);
+  EXPECT_TRUE(std::filesystem::exists(index_file()));
+}
+
 TEST_P(SeekIndexTest, DamagedChunkFailsOnlyItsFiles) {
   record_index();
   faulty_->flip_byte(name_, stored_size_ / 2);
