@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "chain/metadata/volume_index.h"
 #include "tests/integration/mounted.h"
 #include "tests/support/duplicity.h"
 #include "tests/support/gpg_home.h"
@@ -97,8 +98,15 @@ TEST(Secrets, NeitherPassphraseNorClearDataLeaveTheProcess) {
 
   EXPECT_TRUE(std::filesystem::exists(written + "/mount.log"));
   EXPECT_GT(std::filesystem::file_size(written + "/mount.log"), 0u);
-  // The metadata cache holds what duplicity's own cache holds (manifests, signatures, volume
-  // catalogs), never the passphrase nor file contents.
+  // Seek indexes were recorded (docs/seek.md): they hold deflate windows and session keys,
+  // sealed, so the searches below cover them.
+  int indexes = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(written)) {
+    if (chain::volume_of_index_name(e.path().filename().string())) ++indexes;
+  }
+  EXPECT_GT(indexes, 0) << "no seek index in the archive dir";
+  // The metadata cache holds what duplicity's own cache holds (manifests, signatures) and the
+  // sealed seek indexes, never the passphrase nor file contents.
   auto with_passphrase = files_containing(written, kPassphrase);
   EXPECT_TRUE(with_passphrase.empty()) << "the passphrase is in " << with_passphrase.front();
   auto with_data = files_containing(written, kMarker);
